@@ -134,7 +134,7 @@ describe('npz', () => {
       'UEsDBC0AAAAIAAAAIQCFOo9T//////////8JABQAYXJyXzAubnB5AQAQAJgAAAAAAAAAYAAAAAAAAACb7BfqGxDJyFDGUK2eklqcXKRupaBeU2qorqOgnpZfVFKUmBefX5SSChJ3S8wpTgWKF2ckFqQC+RpGOgoQZKypo1CrQAbgYmBkYmZhZWPn4OTi5uHl4xcQFBIWERUTBwBQSwMELQAAAAgAAAAhAGeMTGf//////////wkAFABzaWdtYS5ucHkBABAAoAAAAAAAAABQAAAAAAAAAJvsF+obEMnIUMZQrZ6SWpxcpG6loG6TZqGuo6Cell9UUpSYF59flJIKEndLzClOBYoXZyQWpAL5GkY6CkaaOgq1CmQDLgYw+GDPgBV8sAcAUEsBAi0DLQAAAAgAAAAhAIU6j1NgAAAAmAAAAAkAAAAAAAAAAAAAAIABAAAAAGFycl8wLm5weVBLAQItAy0AAAAIAAAAIQBnjExnUAAAAKAAAAAJAAAAAAAAAAAAAACAAZsAAABzaWdtYS5ucHlQSwUGAAAAAAIAAgBuAAAAJgEAAAAA',
       'base64',
     );
-    const digits = { dtype: 'uint8', shape: [2, 2, 2, 3], data: Uint8Array.from({ length: 24 }, (_, i) => i) } as const;
+    const digits: NpyArray = { dtype: 'uint8', shape: [2, 2, 2, 3], data: Uint8Array.from({ length: 24 }, (_, i) => i) };
     const a = decodeNpz(savez);
     expectSame(digits, a['arr_0']);
     expectSame({ dtype: 'float64', shape: [2], data: Float64Array.from([1.5, -2]) }, a['mu']);

@@ -167,7 +167,8 @@ export function datasetFromPixels(set: PixelSet, opts: LoadOptions, flipAllowed:
   return ds;
 }
 
-function fashionMnistMissing(split: IdxSplit): Error {
+/** The error for a missing Fashion-MNIST: where we looked and how to get it. */
+export function fashionMnistNotFound(split: IdxSplit): Error {
   return new Error(
     `Fashion-MNIST (${split}) not found; looked in ${fashionMnistDirs().join(', ')}. ` +
     "Install it with 'apt-get install dataset-fashion-mnist' (Debian/Ubuntu), set XLAB_FASHION_MNIST_DIR, " +
@@ -188,7 +189,7 @@ export async function loadDataset(spec: string, opts: LoadOptions = {}): Promise
     case 'fashion-mnist': {
       const split = parsed.split ?? 'train';
       const files = path ? resolveIdxPath(path, split) : discoverFashionMnist(split);
-      if (!files) throw fashionMnistMissing(split);
+      if (!files) throw fashionMnistNotFound(split);
       const set = await loadIdxFiles(files, 'fashion-mnist', FASHION_MNIST_LABEL_NAMES);
       return datasetFromPixels(set, opts, false);
     }

@@ -74,7 +74,14 @@ export async function decodeImageFile(file: string, size: number, channels: 1 | 
     const h = meta.height;
     if (!w || !h) throw new Error('image has no size');
     const side = Math.min(w, h);
-    const { data, info } = await sharp(file)
+    // sharp resizes in premultiplied alpha whatever order the calls are written in, which shifts
+    // colours under partial transparency; drop alpha in a pass of its own (as PIL's convert('RGB')).
+    let input = sharp(file);
+    if (meta.hasAlpha) {
+      const flat = await input.removeAlpha().toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+      input = sharp(flat.data, { raw: { width: flat.info.width, height: flat.info.height, channels: flat.info.channels } });
+    }
+    const { data, info } = await input
       .extract({ left: Math.floor((w - side) / 2), top: Math.floor((h - side) / 2), width: side, height: side })
       .resize(size, size, { kernel: 'cubic', fit: 'fill' })
       .removeAlpha()

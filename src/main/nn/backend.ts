@@ -64,6 +64,10 @@ export async function initBackend(choice: BackendChoice = 'auto', purpose: Purpo
   await import('@tensorflow/tfjs-backend-wasm');
   if (!(await tf.setBackend('wasm'))) throw new Error('the wasm backend failed to initialise');
   await tf.ready();
+  // Gradient kernels wasm lacks (or runs slowly) and the gradient definitions tfjs-core leaves out;
+  // the tensorflow backend brings both itself, so this happens on wasm only.
+  const { prepareWasmTraining } = await import('./kernels/register');
+  await prepareWasmTraining();
   active = { name: 'wasm', provider: '@tensorflow/tfjs-backend-wasm' };
   return active;
 }

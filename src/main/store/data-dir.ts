@@ -14,15 +14,19 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { RUNS_SUBDIR } from './artifacts';
+import { StoreError, type StoreErrorCode } from './types';
 
 export const DB_FILE_NAME = 'lab.sqlite';
 export const ENV_VAR = 'XLAB_HOME';
 
-/** Thrown when the data dir cannot be created or written; the message says how to pick another. */
-export class DataDirError extends Error {
+/**
+ * Thrown when the data dir cannot be created or written; the message says how to pick another.
+ * A StoreError, so callers handle one error type (code NOT_WRITABLE, DISK_FULL or IO).
+ */
+export class DataDirError extends StoreError {
   readonly path: string;
-  constructor(message: string, dirPath: string, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(code: StoreErrorCode, message: string, dirPath: string, options?: { cause?: unknown }) {
+    super(code, message, options);
     this.name = 'DataDirError';
     this.path = dirPath;
   }
@@ -35,7 +39,8 @@ export interface DataDirLayout {
   root: string;
   dbPath: string;
   runsDir: string;
-  source: DataDirSource;
+  /** How it was chosen, when known (openStore is handed a bare path). */
+  source?: DataDirSource;
 }
 
 export interface ResolveDataDirOptions {
@@ -92,15 +97,26 @@ export function resolveDataDirPath(opts: ResolveDataDirOptions = {}): { path: st
   return { path: defaultDataDir(opts.platform ?? process.platform, env, homeDir), source: 'default' };
 }
 
-function describeSource(source: DataDirSource): string {
+function describeSource(source: DataDirSource | undefined): string {
   switch (source) {
     case 'argument':
-      return 'from --data-dir';
+      return ' (from --data-dir)';
     case 'env':
-      return `from $${ENV_VAR}`;
+      return ` (from $${ENV_VAR})`;
     case 'default':
-      return 'the default location';
+      return ' (the default location)';
+    default:
+      return '';
   }
+}
+
+function codeFor(err: unknown): StoreErrorCode {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') return 'DISK_FULL';
+  if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS' || code === 'ENOTDIR' || code === 'EEXIST') {
+    return 'NOT_WRITABLE';
+  }
+  return 'IO';
 }
 
 function reasonFor(err: unknown): string {
@@ -128,11 +144,12 @@ function reasonFor(err: unknown): string {
  * probe file: access(W_OK) is not enough, since it says yes to root on a read-only mount's
  * permission bits and cannot see a full disk's quota.
  */
-export function ensureDataDir(dir: string, source: DataDirSource = 'argument'): DataDirLayout {
+export function ensureDataDir(dir: string, source?: DataDirSource): DataDirLayout {
   const root = path.resolve(dir);
   const fail = (err: unknown): never => {
     throw new DataDirError(
-      `Exposure Lab cannot use the data directory ${root} (${describeSource(source)}): ${reasonFor(err)}. ` +
+      codeFor(err),
+      `Exposure Lab cannot use the data directory ${root}${describeSource(source)}: ${reasonFor(err)}. ` +
         `Choose a writable folder with --data-dir <path> or the ${ENV_VAR} environment variable` +
         (source === 'default' ? '.' : ', or fix the permissions of this one.'),
       root,
@@ -160,9 +177,11 @@ export function ensureDataDir(dir: string, source: DataDirSource = 'argument'): 
 }
 
 /** Paths only, for read-only use of an existing data dir. */
-export function layoutOf(dir: string, source: DataDirSource = 'argument'): DataDirLayout {
+export function layoutOf(dir: string, source?: DataDirSource): DataDirLayout {
   const root = path.resolve(dir);
-  return { root, dbPath: path.join(root, DB_FILE_NAME), runsDir: path.join(root, RUNS_SUBDIR), source };
+  const layout: DataDirLayout = { root, dbPath: path.join(root, DB_FILE_NAME), runsDir: path.join(root, RUNS_SUBDIR) };
+  if (source) layout.source = source;
+  return layout;
 }
 
 /** The CLI / server entry point: resolve by precedence, then create and check. */

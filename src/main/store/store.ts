@@ -14,6 +14,7 @@
 import Database from 'better-sqlite3';
 import type { Database as Db, Statement } from 'better-sqlite3';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { assertSafeRelativePath, resolveInDataDir, runDirRelative } from './artifacts';
 import { ensureDataDir, layoutOf } from './data-dir';
 import { newArtifactId, newRunId } from './ids';
@@ -195,7 +196,6 @@ interface RawRun {
   dir: string;
   parent_run_id: string | null;
   best_fid: number | null;
-  tags_concat: string | null;
 }
 
 interface RawCheckpoint {
@@ -286,33 +286,63 @@ function toExperiment(r: RawExperiment): ExperimentRow {
   };
 }
 
-function toRun(r: RawRun): RunRow {
+/** Column order of RUN_COLUMNS; listing reads rows as arrays (about 2x faster than row objects). */
+const RUN_FIELDS = [
+  'id',
+  'experiment_id',
+  'name',
+  'kind',
+  'objective',
+  'gamma',
+  'dataset',
+  'preset',
+  'config_json',
+  'seed',
+  'status',
+  'steps_done',
+  'steps_planned',
+  'created_at',
+  'started_at',
+  'finished_at',
+  'backend',
+  'machine_json',
+  'app_version',
+  'git_commit',
+  'error',
+  'dir',
+  'parent_run_id',
+  'best_fid',
+] as const;
+
+function toRun(a: unknown[]): RunRow {
+  const machine = a[17] as string | null;
+  const tags = a[24] as string | null;
   return {
-    id: r.id,
-    experimentId: r.experiment_id,
-    name: r.name,
-    kind: r.kind,
-    objective: r.objective,
-    gamma: r.gamma,
-    dataset: r.dataset,
-    preset: r.preset,
-    config: parseJsonObject(r.config_json),
-    seed: r.seed,
-    status: r.status,
-    stepsDone: r.steps_done,
-    stepsPlanned: r.steps_planned,
-    createdAt: r.created_at,
-    startedAt: r.started_at,
-    finishedAt: r.finished_at,
-    backend: r.backend,
-    machine: r.machine_json === null ? null : parseJsonObject(r.machine_json),
-    appVersion: r.app_version,
-    gitCommit: r.git_commit,
-    error: r.error,
-    dir: r.dir,
-    parentRunId: r.parent_run_id,
-    bestFid: r.best_fid,
-    tags: r.tags_concat ? r.tags_concat.split(TAG_SEPARATOR).sort() : [],
+    id: a[0] as string,
+    experimentId: a[1] as number | null,
+    name: a[2] as string,
+    kind: a[3] as RunKind,
+    objective: a[4] as string | null,
+    gamma: a[5] as number | null,
+    dataset: a[6] as string | null,
+    preset: a[7] as string | null,
+    config: parseJsonObject(a[8] as string),
+    seed: a[9] as number,
+    status: a[10] as RunStatus,
+    stepsDone: a[11] as number,
+    stepsPlanned: a[12] as number | null,
+    createdAt: a[13] as number,
+    startedAt: a[14] as number | null,
+    finishedAt: a[15] as number | null,
+    backend: a[16] as string | null,
+    machine: machine === null ? null : parseJsonObject(machine),
+    appVersion: a[18] as string | null,
+    gitCommit: a[19] as string | null,
+    error: a[20] as string | null,
+    dir: a[21] as string,
+    parentRunId: a[22] as string | null,
+    bestFid: a[23] as number | null,
+    tags: tags ? tags.split(TAG_SEPARATOR).sort() : [],
   };
 }
 
@@ -391,7 +421,9 @@ function toArtifact(r: RawArtifact): ArtifactRow {
 // ---------------------------------------------------------------------------------------------
 // SQL
 
-const RUN_COLUMNS = `r.*, (SELECT group_concat(t.tag, char(31)) FROM tags t WHERE t.run_id = r.id) AS tags_concat`;
+const RUN_COLUMNS =
+  RUN_FIELDS.map((c) => `r.${c}`).join(', ') +
+  `, (SELECT group_concat(t.tag, char(31)) FROM tags t WHERE t.run_id = r.id) AS tags_concat`;
 
 const EXPERIMENT_SELECT = `
   SELECT e.*, (SELECT count(*) FROM runs r WHERE r.experiment_id = e.id) AS run_count
@@ -600,11 +632,21 @@ function inspect(db: Db, dbPath: string): number {
   return version;
 }
 
-function translateOpenError(err: unknown, dbPath: string): unknown {
+function translateOpenError(err: unknown, dbPath: string, readonly = false): unknown {
   if (err instanceof StoreError) return err;
   const code = sqliteCode(err);
   if (code === 'SQLITE_NOTADB' || code?.startsWith('SQLITE_CORRUPT')) {
     return notADatabase(dbPath, err instanceof Error ? err.message : String(err), err);
+  }
+  if (readonly && code?.startsWith('SQLITE_CANTOPEN') && !fs.existsSync(`${dbPath}-shm`)) {
+    // SQLite can read a WAL-mode file only through its -shm index, which it must create.
+    return new StoreError(
+      'NOT_WRITABLE',
+      `cannot open ${dbPath} read-only: SQLite needs to create ${path.basename(dbPath)}-shm beside it and ` +
+        `the folder is not writable (read-only file system or media?). Copy the data dir to writable ` +
+        `storage and point --data-dir / XLAB_HOME at the copy. The file was not modified.`,
+      { cause: err },
+    );
   }
   return translateError(err, dbPath);
 }
@@ -654,7 +696,7 @@ export function openStore(dataDir: string, opts: { readonly?: boolean } & OpenSt
     }
   } catch (err) {
     db.close();
-    throw translateOpenError(err, dbPath);
+    throw translateOpenError(err, dbPath, readonly);
   }
   return createStore(db, layout.root, dbPath, readonly, version);
 }
@@ -776,7 +818,7 @@ function createStore(db: Db, dataDir: string, dbPath: string, isReadonly: boolea
   const write = <T>(fn: () => T): T => db.transaction(fn).immediate();
 
   const runRaw = (id: string): RawRun | undefined =>
-    stmt(`SELECT ${RUN_COLUMNS} FROM runs r WHERE r.id = ?`).get(id) as RawRun | undefined;
+    stmt(`SELECT * FROM runs WHERE id = ?`).get(id) as RawRun | undefined;
   const requireRun = (id: string): RawRun => {
     const r = runRaw(id);
     if (!r) throw new StoreError('NOT_FOUND', `no run with id ${JSON.stringify(id)}`);
@@ -840,7 +882,7 @@ function createStore(db: Db, dataDir: string, dbPath: string, isReadonly: boolea
     return r && toSampleSet(r);
   };
   const getRun = (id: string): RunRow | undefined => {
-    const r = runRaw(id);
+    const r = stmt(`SELECT ${RUN_COLUMNS} FROM runs r WHERE r.id = ?`).raw(true).get(id) as unknown[] | undefined;
     return r && toRun(r);
   };
   const getExperiment = (id: number): ExperimentRow | undefined => {
@@ -935,7 +977,9 @@ function createStore(db: Db, dataDir: string, dbPath: string, isReadonly: boolea
       const dir = (query.direction ?? order.defaultDir) === 'asc' ? 'ASC' : 'DESC';
       const { where, params } = runFilter(query);
       const sql = `SELECT ${RUN_COLUMNS} FROM runs r ${where} ORDER BY ${order.sql(dir)} LIMIT @limit OFFSET @offset`;
-      const rows = stmt(sql).all({ ...params, limit: query.limit ?? -1, offset: query.offset ?? 0 }) as RawRun[];
+      const rows = stmt(sql)
+        .raw(true)
+        .all({ ...params, limit: query.limit ?? -1, offset: query.offset ?? 0 }) as unknown[][];
       return rows.map(toRun);
     },
     countRuns(query = {}) {

@@ -70,12 +70,8 @@ function filterGradIm2col(ctx: WasmCtx, x: Info, dy: Info, g: ConvGeometry): Inf
               }
               const rowBase = plane + (o * sh + a - pt) * w + b - pl;
               for (let q = 0; q < owLo; q++) dst[d++] = 0;
-              if (sw === 1) {
-                dst.set(src.subarray(rowBase + owLo, rowBase + owHi), d);
-                d += owHi - owLo;
-              } else {
-                for (let q = owLo; q < owHi; q++) dst[d++] = src[rowBase + q * sw];
-              }
+              // Plain loops: runs are short (OW floats) and subarray()+set() costs more per call than it saves.
+              for (let q = owLo; q < owHi; q++) dst[d++] = src[rowBase + q * sw];
               for (let q = owHi; q < ow; q++) dst[d++] = 0;
             }
           }

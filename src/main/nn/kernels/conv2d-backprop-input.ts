@@ -118,7 +118,7 @@ function inputGradSubpixel(ctx: WasmCtx, dy: Info, filter: Info, g: ConvGeometry
         let o = ((b * h + ch.r + sh * m) * w + cw.r) * cin;
         const step = sw * cin;
         for (let q = 0; q < cw.count; q++) {
-          dst.set(src.subarray(s, s + cin), o);
+          for (let ci = 0; ci < cin; ci++) dst[o + ci] = src[s + ci];
           s += cin;
           o += step;
         }

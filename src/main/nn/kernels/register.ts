@@ -1,0 +1,36 @@
+/**
+ * Everything the wasm backend needs to train: the convolution gradient kernels it lacks or runs slowly,
+ * and gradient definitions (see gradients.ts). Nothing here is used with tfjs-node, which has native
+ * kernels and registers its own gradients.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { conv2dBackpropFilterConfig } from './conv2d-backprop-filter';
+import { conv2dBackpropInputConfig } from './conv2d-backprop-input';
+import { ensureOfficialGradients, registerGradientOverrides } from './gradients';
+import { resizeNearestNeighborGradConfig } from './resize-nearest-neighbor-grad';
+
+/**
+ * - Conv2DBackpropFilter: wasm has none, so the filter gradient of every conv2d fails.
+ * - Conv2DBackpropInput: wasm has a scalar loop (~2 GFLOP/s); ours runs on XNNPACK's Conv2D.
+ * - ResizeNearestNeighborGrad: wasm's is wrong for batch > 1 (the gradient of nearest-neighbour upsampling).
+ */
+const WASM_KERNELS: tf.KernelConfig[] = [conv2dBackpropFilterConfig, conv2dBackpropInputConfig, resizeNearestNeighborGradConfig];
+
+let kernelsDone = false;
+
+/** Registers the wasm kernels (idempotent; replaces built-in ones of the same name). */
+export function registerWasmKernels(): void {
+  if (kernelsDone) return;
+  kernelsDone = true;
+  for (const k of WASM_KERNELS) {
+    if (tf.getKernel(k.kernelName, k.backendName) != null) tf.unregisterKernel(k.kernelName, k.backendName);
+    tf.registerKernel(k);
+  }
+}
+
+/** Kernels and gradients for training on wasm; call once the wasm backend is active. */
+export async function prepareWasmTraining(): Promise<void> {
+  registerWasmKernels();
+  await ensureOfficialGradients();
+  registerGradientOverrides();
+}
