@@ -99,14 +99,15 @@ export interface TrainingLossArgs {
   gpFdStep?: number;
 }
 
-export interface TrainingLossResult {
+/** A type alias (not an interface) so that it is a TensorContainer and can be returned from tf.tidy. */
+export type TrainingLossResult = {
   /** mean_b(weights_b * perSample_b): what the optimiser minimises. */
   loss: tf.Scalar;
   /** Unweighted per-sample total loss (mse + vb + lambda_gp gp): feed it to the loss-aware timestep sampler. */
   perSample: tf.Tensor1D;
   /** The per-sample parts, for logging. */
   terms: { mse: tf.Tensor1D; vb?: tf.Tensor1D; gp?: tf.Tensor1D };
-}
+};
 
 /** A per-sample float64 table gathered on the host and uploaded as [B, 1, 1, 1]. */
 function perSample4d(table: ArrayLike<number>, t: Int32Array): tf.Tensor4D {

@@ -35,7 +35,6 @@ export function assertSafeRelativePath(rel: string): string {
   };
   if (typeof rel !== 'string' || rel.length === 0) bad('empty');
   if (rel.length > 1024) bad('too long');
-  // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f]/.test(rel)) bad('control character');
   if (rel.includes('\\')) bad('backslash (use forward slashes)');
   if (rel.startsWith('/') || path.win32.isAbsolute(rel) || /^[a-zA-Z]:/.test(rel)) bad('absolute path');

@@ -140,6 +140,22 @@ function reasonFor(err: unknown): string {
 }
 
 /**
+ * Recursive mkdir reports ENOENT when it cannot create a missing ancestor (seen on a read-only
+ * mount), which hides the real cause; the nearest existing ancestor tells it.
+ */
+function betterMkdirError(root: string, err: unknown): unknown {
+  if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return err;
+  let dir = path.dirname(root);
+  while (!fs.existsSync(dir) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  try {
+    fs.accessSync(dir, fs.constants.W_OK);
+  } catch (accessErr) {
+    return accessErr;
+  }
+  return err;
+}
+
+/**
  * Creates the data dir (and runs/) if missing and proves it is writable by creating and removing a
  * probe file: access(W_OK) is not enough, since it says yes to root on a read-only mount's
  * permission bits and cannot see a full disk's quota.
@@ -159,7 +175,11 @@ export function ensureDataDir(dir: string, source?: DataDirSource): DataDirLayou
   try {
     const st = fs.statSync(root, { throwIfNoEntry: false });
     if (st && !st.isDirectory()) fail(Object.assign(new Error('not a directory'), { code: 'EEXIST' }));
-    fs.mkdirSync(root, { recursive: true });
+    try {
+      fs.mkdirSync(root, { recursive: true });
+    } catch (err) {
+      throw betterMkdirError(root, err);
+    }
     fs.mkdirSync(path.join(root, RUNS_SUBDIR), { recursive: true });
     const probe = path.join(root, `.xlab-write-probe-${process.pid}-${randomBytes(4).toString('hex')}`);
     const fd = fs.openSync(probe, 'wx');

@@ -23,9 +23,18 @@ function encodeTime(ms: number): string {
   return out;
 }
 
+// Drawn in blocks: one crypto call per id costs more than the rest of creating a run.
+let pool = Buffer.alloc(0);
+let poolPos = 0;
+
 function randomChars(n: number): number[] {
-  const bytes = randomBytes(n);
-  return Array.from(bytes, (b) => b & 31);
+  if (poolPos + n > pool.length) {
+    pool = randomBytes(4096);
+    poolPos = 0;
+  }
+  const out = Array.from(pool.subarray(poolPos, poolPos + n), (b) => b & 31);
+  poolPos += n;
+  return out;
 }
 
 let lastTime = -1;

@@ -4,17 +4,31 @@
  * kernels and registers its own gradients.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { batchMatMulKernelConfig } from './batch-mat-mul';
 import { conv2dBackpropFilterConfig } from './conv2d-backprop-filter';
 import { conv2dBackpropInputConfig } from './conv2d-backprop-input';
 import { ensureOfficialGradients, registerGradientOverrides } from './gradients';
 import { resizeNearestNeighborGradConfig } from './resize-nearest-neighbor-grad';
+import { transposeKernelConfig } from './transpose';
 
 /**
  * - Conv2DBackpropFilter: wasm has none, so the filter gradient of every conv2d fails.
  * - Conv2DBackpropInput: wasm has a scalar loop (~2 GFLOP/s); ours runs on XNNPACK's Conv2D.
- * - ResizeNearestNeighborGrad: wasm's is wrong for batch > 1 (the gradient of nearest-neighbour upsampling).
+ * - ResizeNearestNeighborGrad: the gradient of nearest-neighbour upsampling; wasm's takes ~2x longer.
+ * - BatchMatMul: wasm's is fast only for one untransposed pair (see batch-mat-mul.ts): attention and
+ *   every matMul gradient were ~20x slower than needed.
+ * - Transpose: wasm's is ~300x slower above rank 4 (attention's head split).
+ * The last two wrap the built-in kernels, so they are built when registered, after the backend loaded.
  */
-const WASM_KERNELS: tf.KernelConfig[] = [conv2dBackpropFilterConfig, conv2dBackpropInputConfig, resizeNearestNeighborGradConfig];
+function wasmKernels(): tf.KernelConfig[] {
+  return [
+    conv2dBackpropFilterConfig,
+    conv2dBackpropInputConfig,
+    resizeNearestNeighborGradConfig,
+    batchMatMulKernelConfig(),
+    transposeKernelConfig(),
+  ];
+}
 
 let kernelsDone = false;
 
@@ -22,7 +36,7 @@ let kernelsDone = false;
 export function registerWasmKernels(): void {
   if (kernelsDone) return;
   kernelsDone = true;
-  for (const k of WASM_KERNELS) {
+  for (const k of wasmKernels()) {
     if (tf.getKernel(k.kernelName, k.backendName) != null) tf.unregisterKernel(k.kernelName, k.backendName);
     tf.registerKernel(k);
   }

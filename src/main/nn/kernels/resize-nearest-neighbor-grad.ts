@@ -1,8 +1,8 @@
 /**
- * ResizeNearestNeighborGrad for the wasm backend, replacing the built-in one, which is wrong for
- * batch > 1 (tfjs 4.22: it disagrees with the cpu backend by O(1) as soon as the batch has two images,
- * while batch 1 matches). This is the exact adjoint of the forward kernel: every dy pixel is added to the
- * input pixel the forward pass copied it from, with the same source-index rule.
+ * ResizeNearestNeighborGrad for the wasm backend, replacing the built-in one (about twice as slow), the
+ * gradient of nearest-neighbour upsampling. It is the exact adjoint of the forward kernel: every dy pixel
+ * is added to the input pixel the forward pass copied it from, with the same source-index rule.
+ * (The cpu backend's ResizeNearestNeighborGrad is wrong for batch > 1 in tfjs 4.22; wasm's is right.)
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
