@@ -3,9 +3,10 @@
  * input gradients (each route, and wasm's built-in input gradient as the "before"), a stack of convs
  * trained end to end, and a full bench-s-mnist16 training step when the U-Net is present.
  *
- *   npx tsx scripts/bench-kernels.ts [--quick] [--profile] [--batch 64] [--no-unet]
+ *   npx tsx scripts/bench-kernels.ts [--quick] [--profile] [--batch 64] [--no-unet] [--no-convs]
+ *                                    [--attention auto|batched|per-pair] [--wall]
  *
- * Times are the best of several runs (the machine is shared; the minimum is the least disturbed).
+ * Times are the best of several runs, in CPU time of this process (see best()).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
@@ -25,14 +26,24 @@ const quick = flag('--quick');
 const batch = option('--batch', 64);
 const reps = quick ? 3 : 8;
 
-/** Best wall time (ms) of `reps` calls after one warm-up call. */
+/**
+ * Best time (ms) of `n` calls after one warm-up call. CPU time of this process, not wall time: the
+ * backend is single-threaded, so on an idle machine the two agree, and on a shared one CPU time is not
+ * inflated by other processes taking the core (`--wall` to use wall time).
+ */
+const wall = flag('--wall');
+function now(): number {
+  if (wall) return performance.now();
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
 function best(f: () => void, n = reps): number {
   f();
   let ms = Infinity;
   for (let i = 0; i < n; i++) {
-    const t0 = performance.now();
+    const t0 = now();
     f();
-    ms = Math.min(ms, performance.now() - t0);
+    ms = Math.min(ms, now() - t0);
   }
   return ms;
 }
@@ -81,6 +92,7 @@ function padOf(s: ConvShape): 'same' | 'valid' | tf.backend_util.ExplicitPadding
 }
 
 console.log(`wasm kernels, batch ${batch}, GFLOP/s (best of ${reps}); one core, machine shared`);
+if (!flag('--no-convs')) {
 console.log(
   'shape                     fwd | dW auto im2col   conv | dX auto subpix col2im builtin',
 );
@@ -146,10 +158,17 @@ for (const s of shapes) {
   tf.dispose([x, ...ws]);
 }
 
+}
+
 // The full training step of bench-s-mnist16, when the U-Net exists (written in parallel).
 const unetPath = new URL('../src/main/nn/unet.ts', import.meta.url);
 if (!flag('--no-unet') && existsSync(unetPath)) {
   const unet = await import('../src/main/nn/unet');
+  const i = args.indexOf('--attention');
+  if (i >= 0) {
+    const layers = await import('../src/main/nn/layers');
+    layers.setAttentionImpl(args[i + 1] as 'auto' | 'batched' | 'per-pair');
+  }
   const { presetByName } = await import('../src/main/nn/presets');
   const cfg = presetByName('bench-s-mnist16');
   const params = unet.initParams(cfg, 0);

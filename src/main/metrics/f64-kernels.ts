@@ -260,15 +260,15 @@ class F64Heap {
     this.k = instance.exports as unknown as KernelExports;
   }
 
-  /** Byte offset of a fresh, 64-byte aligned, zero-filled block of `count` doubles. */
-  alloc(count: number): number {
+  /** Byte offset of a fresh, 64-byte aligned block of `count` doubles (zero-filled unless `zero` is false). */
+  alloc(count: number, zero = true): number {
     const ptr = (this.top + 63) & ~63;
     const end = ptr + 8 * count;
     if (end > MAX_PAGES * PAGE - PAGE) throw new Error(`f64 workspace exhausted: ${(end / 2 ** 30).toFixed(2)} GiB requested`);
     const have = this.memory.buffer.byteLength;
     if (end > have) this.memory.grow(Math.ceil((end - have) / PAGE));
     this.top = end;
-    new Float64Array(this.memory.buffer, ptr, count).fill(0);
+    if (zero) new Float64Array(this.memory.buffer, ptr, count).fill(0);
     return ptr;
   }
 

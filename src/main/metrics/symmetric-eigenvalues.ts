@@ -1,0 +1,163 @@
+/**
+ * Eigenvalues (no vectors) of a symmetric matrix on the f64 heap: blocked Householder reduction to
+ * tridiagonal form (LAPACK dsytrd/dlatrd, lower), then implicit QL on the tridiagonal.
+ *
+ * Why this route: eigenvalues alone cost 4/3 n^3 flops, half of them in rank-2nb updates that run on
+ * the SIMD product kernel; the other half is one symmetric matrix-vector product per column, which
+ * streams the trailing matrix from cache. Eigenvectors (which a matrix square root would need) would
+ * triple the cost and are not needed for a trace.
+ */
+import { f64Heap } from './f64-kernels';
+import { asOperand, gemm, offsetOperand, roundUp4, type HeapMatrix } from './blocked-gemm';
+
+const NB = 32;
+
+/**
+ * Eigenvalues of the symmetric matrix whose lower triangle is in `a` (destroyed), ascending.
+ */
+export function symmetricEigenvalues(a: HeapMatrix): Float64Array {
+  const n = a.rows;
+  if (n === 0) return new Float64Array(0);
+  const d = new Float64Array(n);
+  const e = new Float64Array(n); // e[i] couples i and i+1; e[n-1] = 0
+  tridiagonalize(a, d, e);
+  return tridiagonalEigenvalues(d, e);
+}
+
+function tridiagonalize(a: HeapMatrix, d: Float64Array, e: Float64Array): void {
+  const heap = f64Heap();
+  const n = a.rows;
+  const ld = a.ld;
+  const mark = heap.mark();
+  // W holds the panel's n x NB update vectors; y is the symv output; both column-major
+  const wLd = roundUp4(n);
+  const wPtr = heap.alloc(wLd * NB + 8);
+  const k = heap.k;
+  for (let i0 = 0; i0 < n; i0 += NB) {
+    const m = n - i0; // size of the trailing block
+    const nb = Math.min(NB, m);
+    const base = a.ptr + 8 * (i0 + i0 * ld); // byte address of A(i0, i0)
+    const A = (i: number, j: number) => base + 8 * (i + j * ld); // block-local byte address
+    const W = (i: number, j: number) => wPtr + 8 * (i + j * wLd);
+    let f = heap.f64;
+    for (let i = 0; i < nb; i++) {
+      // bring column i up to date with the panel's earlier reflectors
+      if (i > 0) {
+        for (let kk = 0; kk < i; kk++) {
+          k.axpy(m - i, -f[W(i, kk) / 8]!, A(i, kk), A(i, i));
+          k.axpy(m - i, -f[A(i, kk) / 8]!, W(i, kk), A(i, i));
+        }
+      }
+      d[i0 + i] = f[A(i, i) / 8]!;
+      if (i >= m - 1) {
+        e[i0 + i] = 0;
+        continue;
+      }
+      // Householder reflector annihilating A(i+2:m, i)
+      const len = m - i - 1; // length of v = A(i+1:m, i)
+      const alphaAt = A(i + 1, i) / 8;
+      const alpha = f[alphaAt]!;
+      const xnorm2 = len > 1 ? k.dot(len - 1, A(i + 2, i), A(i + 2, i)) : 0;
+      let tau = 0;
+      let beta = alpha;
+      if (xnorm2 > 0) {
+        beta = -Math.sign(alpha || 1) * Math.hypot(alpha, Math.sqrt(xnorm2));
+        tau = (beta - alpha) / beta;
+        const scale = 1 / (alpha - beta);
+        const s0 = A(i + 2, i) / 8;
+        for (let r = 0; r < len - 1; r++) f[s0 + r] *= scale;
+      }
+      e[i0 + i] = beta;
+      f[alphaAt] = 1;
+      // w = tau * (A22 v - W V^T v - V W^T v), then w -= (tau/2)(w.v) v   (dlatrd)
+      const v = A(i + 1, i);
+      const y = W(i + 1, i);
+      const yAt = y / 8;
+      for (let r = 0; r < len; r++) f[yAt + r] = 0;
+      // symv over the lower triangle of A(i+1:m, i+1:m), one column per step
+      for (let c = 0; c < len; c++) {
+        const col = A(i + 1 + c, i + 1 + c);
+        const vc = f[v / 8 + c]!;
+        const t = k.dotAxpy(len - c - 1, col + 8, v + 8 * (c + 1), y + 8 * (c + 1), vc);
+        f[yAt + c] += f[col / 8]! * vc + t;
+      }
+      if (i > 0) {
+        for (let kk = 0; kk < i; kk++) {
+          const wv = k.dot(len, W(i + 1, kk), v);
+          const av = k.dot(len, A(i + 1, kk), v);
+          k.axpy(len, -wv, A(i + 1, kk), y);
+          k.axpy(len, -av, W(i + 1, kk), y);
+        }
+      }
+      for (let r = 0; r < len; r++) f[yAt + r] *= tau;
+      const half = -0.5 * tau * k.dot(len, y, v);
+      k.axpy(len, half, v, y);
+      f = heap.f64;
+    }
+    // rank-2nb update of the rest: A22 -= V W^T + W V^T
+    const rest = m - nb;
+    if (rest > 0) {
+      const A22 = { ptr: a.ptr + 8 * (i0 + nb + (i0 + nb) * ld), ld };
+      const V = offsetOperand({ ptr: base, rowStride: 1, colStride: ld }, nb, 0);
+      const Vt = offsetOperand({ ptr: base, rowStride: ld, colStride: 1 }, 0, nb);
+      const Wop = offsetOperand(asOperand({ ptr: wPtr, ld: wLd }), nb, 0);
+      const Wt = offsetOperand(asOperand({ ptr: wPtr, ld: wLd }, true), 0, nb);
+      gemm(rest, rest, nb, V, Wt, A22, { sign: -1, lowerOnly: true });
+      gemm(rest, rest, nb, Wop, Vt, A22, { sign: -1, lowerOnly: true });
+    }
+  }
+  heap.release(mark);
+}
+
+/**
+ * Eigenvalues of the symmetric tridiagonal matrix (diagonal d, off-diagonal e[i] between i and i+1),
+ * by the implicit QL method with Wilkinson-type shifts (EISPACK tql1). d and e are destroyed.
+ */
+export function tridiagonalEigenvalues(d: Float64Array, e: Float64Array): Float64Array {
+  const n = d.length;
+  for (let l = 0; l < n; l++) {
+    let iter = 0;
+    let m: number;
+    do {
+      for (m = l; m < n - 1; m++) {
+        const dd = Math.abs(d[m]!) + Math.abs(d[m + 1]!);
+        if (Math.abs(e[m]!) <= Number.EPSILON * dd) break;
+      }
+      if (m !== l) {
+        if (iter++ === 60) throw new Error('tridiagonal eigenvalues: QL iteration did not converge');
+        let g = (d[l + 1]! - d[l]!) / (2 * e[l]!);
+        let r = Math.hypot(g, 1);
+        g = d[m]! - d[l]! + e[l]! / (g + (g >= 0 ? r : -r));
+        let s = 1;
+        let c = 1;
+        let p = 0;
+        let i: number;
+        let underflow = false;
+        for (i = m - 1; i >= l; i--) {
+          const fq = s * e[i]!;
+          const b = c * e[i]!;
+          r = Math.hypot(fq, g);
+          e[i + 1] = r;
+          if (r === 0) {
+            d[i + 1] -= p;
+            e[m] = 0;
+            underflow = true;
+            break;
+          }
+          s = fq / r;
+          c = g / r;
+          g = d[i + 1]! - p;
+          r = (d[i]! - g) * s + 2 * c * b;
+          p = s * r;
+          d[i + 1] = g + p;
+          g = c * r - b;
+        }
+        if (underflow) continue;
+        d[l] -= p;
+        e[l] = g;
+        e[m] = 0;
+      }
+    } while (m !== l);
+  }
+  return d.sort();
+}
