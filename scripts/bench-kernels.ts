@@ -3,8 +3,8 @@
  * input gradients (each route, and wasm's built-in input gradient as the "before"), a stack of convs
  * trained end to end, and a full bench-s-mnist16 training step when the U-Net is present.
  *
- *   npx tsx scripts/bench-kernels.ts [--quick] [--profile] [--batch 64] [--no-unet] [--no-convs]
- *                                    [--attention auto|batched|per-pair] [--wall]
+ *   npx tsx scripts/bench-kernels.ts [--quick] [--profile] [--batch 64] [--no-unet] [--no-convs] [--wall]
+ *                                    [--dw-route auto|im2col|conv]
  *
  * Times are the best of several runs, in CPU time of this process (see best()).
  */
@@ -13,7 +13,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { existsSync } from 'node:fs';
 import { initBackend } from '../src/main/nn/backend';
-import { conv2dBackpropFilterWasm, type FilterGradRoute } from '../src/main/nn/kernels/conv2d-backprop-filter';
+import { conv2dBackpropFilterWasm, setFilterGradRoute, type FilterGradRoute } from '../src/main/nn/kernels/conv2d-backprop-filter';
 import { conv2dBackpropInputWasm, type InputGradRoute } from '../src/main/nn/kernels/conv2d-backprop-input';
 
 const args = process.argv.slice(2);
@@ -57,6 +57,8 @@ await tf.ready();
 const builtinInputGrad = tf.getKernel('Conv2DBackpropInput', 'wasm')!.kernelFunc;
 await initBackend('wasm', 'train');
 const backend = tf.backend() as BackendWasm;
+const routeArg = args.indexOf('--dw-route');
+if (routeArg >= 0) setFilterGradRoute(args[routeArg + 1] as FilterGradRoute);
 
 interface ConvShape {
   h: number;
@@ -164,11 +166,6 @@ for (const s of shapes) {
 const unetPath = new URL('../src/main/nn/unet.ts', import.meta.url);
 if (!flag('--no-unet') && existsSync(unetPath)) {
   const unet = await import('../src/main/nn/unet');
-  const i = args.indexOf('--attention');
-  if (i >= 0) {
-    const layers = await import('../src/main/nn/layers');
-    layers.setAttentionImpl(args[i + 1] as 'auto' | 'batched' | 'per-pair');
-  }
   const { presetByName } = await import('../src/main/nn/presets');
   const cfg = presetByName('bench-s-mnist16');
   const params = unet.initParams(cfg, 0);

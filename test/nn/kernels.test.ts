@@ -213,7 +213,7 @@ describe('tf.grad of conv2d on wasm', () => {
     const loss = (w: tf.Tensor) => tf.sum(tf.tanh(tf.conv2d(x, w as tf.Tensor4D, 2, 'same')));
     const g = tf.grad(loss)(tf.tensor4d(fv, [3, 3, 3, 4])).dataSync();
     const xg = tf.grad((a: tf.Tensor) => tf.sum(tf.tanh(tf.conv2d(a as tf.Tensor4D, tf.tensor4d(fv, [3, 3, 3, 4]), 2, 'same'))))(x).dataSync();
-    const xv = x.dataSync();
+    const xv = x.dataSync() as Float32Array;
     const eps = 1e-2;
     const at = (fw: Float32Array, xw: Float32Array) =>
       tf.tidy(() => tf.sum(tf.tanh(tf.conv2d(tf.tensor4d(xw, [2, 7, 6, 3]), tf.tensor4d(fw, [3, 3, 3, 4]), 2, 'same'))).dataSync()[0]);

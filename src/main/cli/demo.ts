@@ -10,9 +10,12 @@ import { Command } from 'commander';
 import { parseTrainConfig, type TrainConfig } from '../../shared/config';
 import { initBackend } from '../nn/backend';
 import { listCheckpoints } from '../training/checkpoint';
-import { runPaths, train } from '../training/trainer';
+import { runPaths } from '../training/trainer';
 import { generateSampleSet, type SampleSet } from '../generation/generate';
-import { progressBar } from './progress';
+import { fork, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { TrainProcessMessage } from '../training/train-process';
+import { multiProgress, progressBar, type Progress } from './progress';
 
 function num(v: string): number {
   const n = Number(v);
@@ -39,16 +42,73 @@ export function demoConfig(objective: 'adm' | 'adm-ip', steps: number, seed: num
   });
 }
 
-/** Two sample grids side by side with a gap, labelled by file name only (no fonts needed). */
+const TRAIN_PROCESS = fileURLToPath(new URL('../training/train-process.ts', import.meta.url));
+
+/**
+ * Trains the runs in parallel child processes, one per core: the two objectives are independent,
+ * and each wasm instance is single-threaded. Ctrl-C asks every child to checkpoint and stop.
+ */
+async function trainSideBySide(
+  todo: { objective: string; config: TrainConfig; dir: string; resume: boolean; done: number }[],
+  quiet: boolean,
+): Promise<boolean> {
+  const bars = multiProgress(quiet);
+  const children: ChildProcess[] = [];
+  const onSig = () => {
+    bars.log('stopping: each run writes a checkpoint first');
+    for (const c of children) c.connected && c.send({ type: 'stop' });
+  };
+  process.on('SIGINT', onSig);
+  try {
+    const results = await Promise.all(
+      todo.map(
+        (job) =>
+          new Promise<boolean>((resolve, reject) => {
+            const bar = bars.add(job.objective.padEnd(6), job.config.steps, job.done);
+            const child = fork(TRAIN_PROCESS, [JSON.stringify(job.config), job.dir, job.resume ? 'resume' : 'fresh'], {
+              execArgv: ['--import', 'tsx'],
+              stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+            });
+            children.push(child);
+            let outcome: TrainProcessMessage | null = null;
+            child.on('message', (m: TrainProcessMessage) => {
+              if (m.type === 'step') bar.update(m.step, { loss: m.loss.toFixed(4), 'it/s': m.itPerSec.toFixed(2) });
+              else if (m.type === 'log') bars.log(`${job.objective}: ${m.line}`);
+              else outcome = m;
+            });
+            child.on('exit', (code) => {
+              bar.stop();
+              const m = outcome as TrainProcessMessage | null;
+              if (m?.type === 'done') resolve(!m.stopped);
+              else reject(new Error(`${job.objective} training failed: ${m?.type === 'error' ? m.message : `exit code ${code}`}`));
+            });
+          }),
+      ),
+    );
+    return results.every(Boolean);
+  } finally {
+    process.off('SIGINT', onSig);
+    bars.stop();
+  }
+}
+
+/**
+ * Two sample grids side by side (left ADM, right ADM-IP), enlarged 4x with nearest-neighbour so
+ * 16-pixel digits stay crisp on screen.
+ */
 async function sideBySide(a: string, b: string, out: string): Promise<void> {
+  const scale = 4;
   const [ma, mb] = await Promise.all([sharp(a).metadata(), sharp(b).metadata()]);
-  const gap = 12;
-  const width = ma.width! + gap + mb.width!;
-  const height = Math.max(ma.height!, mb.height!);
+  const big = (file: string, m: sharp.Metadata) =>
+    sharp(file).resize(m.width! * scale, m.height! * scale, { kernel: 'nearest' }).toBuffer();
+  const [ba, bb] = await Promise.all([big(a, ma), big(b, mb)]);
+  const gap = 8 * scale;
+  const width = (ma.width! + mb.width!) * scale + gap;
+  const height = Math.max(ma.height!, mb.height!) * scale;
   await sharp({ create: { width, height, channels: 3, background: { r: 255, g: 255, b: 255 } } })
     .composite([
-      { input: a, left: 0, top: 0 },
-      { input: b, left: ma.width! + gap, top: 0 },
+      { input: ba, left: 0, top: 0 },
+      { input: bb, left: ma.width! * scale + gap, top: 0 },
     ])
     .png()
     .toFile(out);
@@ -68,33 +128,19 @@ export function demoCommand(): Command {
       const backend = await initBackend(o.backend, 'train');
       process.stderr.write(`Exposure Lab demo: ADM vs ADM-IP on bundled MNIST (16x16), ${o.steps} steps each, backend ${backend.name}\n`);
       const runs: Record<string, string> = {};
+      const todo: { objective: 'adm' | 'adm-ip'; config: TrainConfig; dir: string; resume: boolean; done: number }[] = [];
       for (const objective of ['adm', 'adm-ip'] as const) {
         const dir = path.join(o.out, objective);
         runs[objective] = dir;
-        const config = demoConfig(objective, o.steps, o.seed);
+        const config = { ...demoConfig(objective, o.steps, o.seed), backend: o.backend };
         const existing = listCheckpoints(runPaths(dir).checkpoints).at(-1);
-        if (existing && existing.step >= config.steps) {
-          process.stderr.write(`${objective}: already trained (${existing.step} steps)\n`);
-          continue;
-        }
-        const bar = progressBar(config.steps, objective.padEnd(6), 'loss {loss} | {rate} it/s', o.json);
-        let stop = false;
-        const onSig = () => {
-          stop = true;
-        };
-        process.on('SIGINT', onSig);
-        const r = await train(config, dir, {
-          resume: Boolean(existing),
-          hooks: {
-            onStep: (s) => bar.update(s.step, { loss: s.loss.toFixed(4), rate: s.itPerSec.toFixed(2) }),
-            shouldStop: () => stop,
-            onLog: (l) => bar.log(`${objective}: ${l}`),
-          },
-        });
-        bar.stop();
-        process.off('SIGINT', onSig);
-        if (r.stopped) {
-          process.stderr.write(`stopped; run \`xlab demo --out ${o.out}\` again to continue\n`);
+        if (existing && existing.step >= config.steps) process.stderr.write(`${objective}: already trained (${existing.step} steps)\n`);
+        else todo.push({ objective, config, dir, resume: Boolean(existing), done: existing?.step ?? 0 });
+      }
+      if (todo.length) {
+        const ok = await trainSideBySide(todo, Boolean(o.json));
+        if (!ok) {
+          process.stderr.write(`stopped; run the demo again (same --out ${o.out}) to continue from the last checkpoints\n`);
           process.exitCode = 130;
           return;
         }
@@ -104,7 +150,7 @@ export function demoCommand(): Command {
       for (const steps of stepsList) {
         const sets: Record<string, SampleSet> = {};
         for (const objective of ['adm', 'adm-ip']) {
-          const bar = progressBar(Number(steps) || 1000, `${objective} T'=${steps}`.padEnd(14), '{rate}', o.json);
+          let bar: Progress | null = null;
           sets[objective] = await generateSampleSet({
             checkpoint: runs[objective]!,
             weights: 'ema',
@@ -112,9 +158,12 @@ export function demoCommand(): Command {
             n: o.n,
             seed: 0,
             batchSize: 64,
-            onStep: (done, total) => bar.update(Math.min(done, total), { rate: '' }),
+            onStep: (done, total) => {
+              bar ??= progressBar(total, `sample ${objective} T'=${steps}`.padEnd(20), 'sampling', o.json);
+              bar.update(Math.min(done, total));
+            },
           });
-          bar.stop();
+          (bar as Progress | null)?.stop();
         }
         const out = path.join(o.out, `compare_T${steps}.png`);
         fs.mkdirSync(o.out, { recursive: true });

@@ -47,3 +47,39 @@ export function progressBar(total: number, label: string, fields: string, quiet 
     stop: () => bar.stop(),
   };
 }
+
+/** Several bars at once (e.g. ADM and ADM-IP training side by side); plain lines when not a TTY. */
+export function multiProgress(quiet = false) {
+  const tty = !quiet && process.stderr.isTTY;
+  const multi = tty
+    ? new cliProgress.MultiBar(
+        {
+          format: '{label} [{bar}] {value}/{total} | {fields} | ETA {eta_formatted}',
+          stream: process.stderr,
+          hideCursor: true,
+          etaBuffer: 50,
+          fps: 5,
+        },
+        cliProgress.Presets.shades_classic,
+      )
+    : null;
+  return {
+    add(label: string, total: number, start = 0): Progress {
+      if (!multi) return progressBar(total, label, '', quiet);
+      const bar = multi.create(total, start, { label, fields: '' });
+      return {
+        update: (value, payload) =>
+          bar.update(value, { label, fields: payload ? Object.entries(payload).map(([k, v]) => `${k} ${v}`).join(' ') : '' }),
+        log: (line) => multi.log(line + '\n'),
+        stop: () => bar.stop(),
+      };
+    },
+    log(line: string) {
+      if (multi) multi.log(line + '\n');
+      else if (!quiet) process.stderr.write(line + '\n');
+    },
+    stop() {
+      multi?.stop();
+    },
+  };
+}

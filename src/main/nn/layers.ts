@@ -7,10 +7,9 @@
  *   second derivative because the saved output is not connected to the input on the tape; every
  *   op here either has a gradient built from its inputs or is a tf.customGrad whose gradient
  *   recomputes what it needs from the (tape-connected) saved input.
- * - The wasm backend: reductions over non-innermost axes and Slice copy whole tensors, batched
- *   matMul runs at ~1 GFLOP/s, while XNNPACK convolutions, pooling and 2-D matMul are fast. So
- *   GroupNorm statistics come from average pooling, and attention loops over (image, head)
- *   pairs of 2-D matMuls on wasm.
+ * - The wasm backend: every op costs tens of microseconds of engine overhead, and reductions over
+ *   non-innermost axes transpose first, while XNNPACK convolutions and pooling are fast. So the
+ *   op count is kept low and GroupNorm statistics come from average pooling.
  * Gradients need tfjs's gradient definitions registered (initBackend does it on wasm).
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -99,15 +98,21 @@ export function groupCount(channels: number): number {
 }
 
 /**
- * Mean over the spatial axes, [N,H,W,C] -> [N,1,1,C]. A full-window average pool runs in
- * XNNPACK (20x faster on wasm than tf.mean, which transposes first); its gradient is a plain
- * broadcast so that it differentiates again.
+ * Per-(sample, channel) spatial moments [E[x], E[x^2]] as one [N,1,1,2C] tensor. Full-window
+ * average pooling runs in XNNPACK (tf.mean transposes first on wasm), and the hand-written
+ * gradient, dx = g1/HW + x * 2 g2/HW, is two full-size passes where autodiff of square and two
+ * means takes six; it is built from ops on the saved input, so it differentiates again.
  */
-const spatialMean = customOp(1, ([x]) => {
-  const [, h, w] = x!.shape as [number, number, number, number];
+const spatialMoments = customOp(1, ([x], save) => {
+  const [, h, w, c] = x!.shape as [number, number, number, number];
+  save([x!]);
+  const pool = (z: tf.Tensor) => tf.avgPool(z as tf.Tensor4D, [h, w], [h, w], 'valid');
   return {
-    value: tf.avgPool(x as tf.Tensor4D, [h, w], [h, w], 'valid'),
-    gradFunc: (dy: tf.Tensor) => tf.mul(dy, tf.fill([1, h, w, 1], 1 / (h * w))),
+    value: tf.concat([pool(x!), pool(tf.square(x!))], 3),
+    gradFunc: (g: tf.Tensor, saved: tf.Tensor[]) => {
+      const [g1, g2] = tf.split(g, 2, 3);
+      return tf.add(tf.mul(saved[0]!, tf.mul(g2!, 2 / (h * w))), tf.div(g1!, h * w));
+    },
   };
 }) as (x: tf.Tensor4D) => tf.Tensor4D;
 
@@ -128,13 +133,10 @@ export function groupNorm(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D,
   const [n, , , c] = x.shape;
   const g = groupCount(c);
   const cg = c / g;
-  let mean: tf.Tensor = tf.reshape(spatialMean(x), [n, g, cg]);
-  let meanSq: tf.Tensor = tf.reshape(spatialMean(tf.square(x)), [n, g, cg]);
-  if (cg > 1) {
-    mean = tf.mean(mean, 2, true);
-    meanSq = tf.mean(meanSq, 2, true);
-  }
-  const variance = tf.relu(tf.sub(meanSq, tf.square(mean)));
+  const moments = tf.reshape(spatialMoments(x), [n, 2, g, cg]);
+  const groupMoments = cg > 1 ? tf.mean(moments, 3, true) : moments; // [n, 2, g, 1]
+  const [mean, meanSq] = tf.split(groupMoments, 2, 1).map((z) => tf.reshape(z, [n, g, 1]));
+  const variance = tf.relu(tf.sub(meanSq!, tf.square(mean!)));
   const rstd = tf.rsqrt(tf.add(variance, GN_EPS)); // [n, g, 1]
   // Per (sample, group, channel-in-group): a = rstd * gamma * (1 + scale), b = beta' - mean * a.
   let a: tf.Tensor = tf.mul(rstd, tf.reshape(gamma, [1, g, cg]));
@@ -144,7 +146,7 @@ export function groupNorm(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D,
     a = tf.mul(a, s1);
     b = tf.add(tf.mul(b, s1), tf.reshape(mod.shift, [n, g, cg]));
   }
-  b = tf.sub(b, tf.mul(mean, a));
+  b = tf.sub(b, tf.mul(mean!, a));
   return tf.add(tf.mul(x, tf.reshape(a, [n, 1, 1, c])), tf.reshape(b, [n, 1, 1, c]));
 }
 
@@ -199,136 +201,18 @@ export function timestepEmbedding(t: tf.Tensor1D, dim: number, maxPeriod = 10000
 // ---------------------------------------------------------------------------------------------
 // Attention
 
-export type AttentionImpl = 'auto' | 'batched' | 'per-pair';
-let attentionImpl: AttentionImpl = 'auto';
-
-/**
- * 'batched' uses batched matMul (right for backends with a fast one); 'per-pair' loops over
- * (image, head) pairs of 2-D matMuls (on wasm ~5-15x faster than its batched matMul); 'auto'
- * picks per-pair on wasm. Both compute the same function; tests pin one or the other.
- */
-export function setAttentionImpl(impl: AttentionImpl): void {
-  attentionImpl = impl;
-}
-
-function usePerPair(): boolean {
-  return attentionImpl === 'per-pair' || (attentionImpl === 'auto' && tf.getBackend() === 'wasm');
-}
-
 /**
  * Multi-head attention core. qkv: [N, L, 3C] with channels ordered (q|k|v, head, d) and q
  * already scaled by 1/sqrt(d); returns [N, L, C] ordered (head, d): softmax(q k^T) v per head.
  */
 export function attention(qkv: tf.Tensor3D, heads: number): tf.Tensor3D {
-  return usePerPair() ? attentionPerPair(qkv, heads) : attentionBatched(qkv, heads);
-}
-
-/** Plain differentiable formulation (batched matMul); also the reference for the fast path. */
-export function attentionBatched(qkv: tf.Tensor3D, heads: number): tf.Tensor3D {
   const [n, l, c3] = qkv.shape;
   const c = c3 / 3;
+  if (!Number.isInteger(c) || c % heads !== 0) throw new Error(`attention: ${c3} qkv channels do not split into 3 x ${heads} heads`);
   const d = c / heads;
   const t = tf.transpose(tf.reshape(qkv, [n, l, 3 * heads, d]), [0, 2, 1, 3]); // [n, 3h, l, d]
-  const [q, k, v] = tf.split(tf.reshape(t, [n, 3, heads * l * d]), 3, 1).map((z) => tf.reshape(z, [n * heads, l, d]));
-  const a = softmax(tf.matMul(q as tf.Tensor3D, k as tf.Tensor3D, false, true));
-  const o = tf.matMul(a, v as tf.Tensor3D); // [n*h, l, d]
+  const [q, k, v] = tf.split(tf.reshape(t, [n, 3, heads * l * d]), 3, 1).map((z) => tf.reshape(z, [n * heads, l, d]) as tf.Tensor3D);
+  const a = softmax(tf.matMul(q!, k!, false, true));
+  const o = tf.matMul(a, v!); // [n*h, l, d]
   return tf.reshape(tf.transpose(tf.reshape(o, [n, heads, l, d]), [0, 2, 1, 3]), [n, l, c]);
 }
-
-/** Rows of [N, 3C, L] (the transposed qkv) as [P, d*L] blocks: block (n, part, head). */
-function blocksOf(x: tf.Tensor3D, d: number): tf.Tensor2D {
-  const [n, c, l] = x.shape;
-  return tf.reshape(x, [n * (c / d), d * l]);
-}
-
-function row(x: tf.Tensor2D, i: number, d: number, l: number): tf.Tensor2D {
-  return tf.reshape(tf.gather(x, [i]), [d, l]);
-}
-
-/**
- * Fast path: forward and backward loop over (image, head) pairs with 2-D matMuls in the
- * untransposed form XNNPACK handles; gathers cut the per-pair blocks without copying the whole
- * tensor (wasm's Slice does). The backward is itself a customGrad whose gradient (needed only
- * for double backprop) is the vector-Jacobian product of the batched formulation.
- */
-const attentionPerPairOp = (heads: number) =>
-  customOp(1, ([qkv], save) => {
-    save([qkv!]);
-    return {
-      value: attentionPerPairForward(qkv as tf.Tensor3D, heads),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => attentionBackwardOp(heads)(saved[0]!, dy),
-    };
-  }) as (qkv: tf.Tensor3D) => tf.Tensor3D;
-
-function attentionPerPair(qkv: tf.Tensor3D, heads: number): tf.Tensor3D {
-  return attentionPerPairOp(heads)(qkv);
-}
-
-function attentionPerPairForward(qkv: tf.Tensor3D, heads: number): tf.Tensor3D {
-  const [n, l, c3] = qkv.shape;
-  const c = c3 / 3;
-  const d = c / heads;
-  return tf.tidy(() => {
-    const blocks = blocksOf(tf.transpose(qkv, [0, 2, 1]), d);
-    const outs: tf.Tensor[] = [];
-    for (let i = 0; i < n; i++) {
-      for (let h = 0; h < heads; h++) {
-        const base = i * 3 * heads;
-        const qT = row(blocks, base + h, d, l);
-        const kT = row(blocks, base + heads + h, d, l);
-        const vT = row(blocks, base + 2 * heads + h, d, l);
-        const a = tf.softmax(tf.matMul(tf.transpose(qT), kT)); // [l, l]
-        outs.push(tf.matMul(vT, tf.transpose(a))); // o^T: [d, l]
-      }
-    }
-    return tf.transpose(tf.reshape(tf.concat(outs, 0), [n, c, l]), [0, 2, 1]) as tf.Tensor3D;
-  });
-}
-
-function attentionPerPairBackward(qkv: tf.Tensor3D, dOut: tf.Tensor3D, heads: number): tf.Tensor3D {
-  const [n, l, c3] = qkv.shape;
-  const c = c3 / 3;
-  const d = c / heads;
-  return tf.tidy(() => {
-    const blocks = blocksOf(tf.transpose(qkv, [0, 2, 1]), d);
-    const dBlocks = blocksOf(tf.transpose(dOut, [0, 2, 1]), d);
-    const grads: tf.Tensor[] = [];
-    for (let i = 0; i < n; i++) {
-      const dq: tf.Tensor[] = [];
-      const dk: tf.Tensor[] = [];
-      const dv: tf.Tensor[] = [];
-      for (let h = 0; h < heads; h++) {
-        const base = i * 3 * heads;
-        const qT = row(blocks, base + h, d, l);
-        const kT = row(blocks, base + heads + h, d, l);
-        const vT = row(blocks, base + 2 * heads + h, d, l);
-        const doT = row(dBlocks, i * heads + h, d, l);
-        const a = tf.softmax(tf.matMul(tf.transpose(qT), kT)); // [l, l]
-        dv.push(tf.matMul(doT, a)); // (a^T do)^T
-        const da = tf.matMul(tf.transpose(doT), vT); // do v^T
-        const ds = tf.mul(a, tf.sub(da, tf.sum(tf.mul(a, da), 1, true)));
-        dq.push(tf.matMul(kT, tf.transpose(ds))); // (ds k)^T
-        dk.push(tf.matMul(qT, ds)); // (ds^T q)^T
-      }
-      grads.push(...dq, ...dk, ...dv);
-    }
-    return tf.transpose(tf.reshape(tf.concat(grads, 0), [n, c3, l]), [0, 2, 1]) as tf.Tensor3D;
-  });
-}
-
-const attentionBackwardOp = (heads: number) =>
-  customOp(2, ([qkv, dOut], save) => {
-    save([qkv!, dOut!]);
-    return {
-      value: attentionPerPairBackward(qkv as tf.Tensor3D, dOut as tf.Tensor3D, heads),
-      gradFunc: (g: tf.Tensor, saved: tf.Tensor[]) => {
-        const [q0, d0] = saved as [tf.Tensor3D, tf.Tensor3D];
-        // The backward is linear in dOut: the VJP of (qkv, dOut) -> d<attn(qkv), dOut>/dqkv.
-        const vjp = tf.grads((qkv: tf.Tensor, dOut: tf.Tensor) => {
-          const inner = tf.grad((z: tf.Tensor) => tf.sum(tf.mul(attentionBatched(z as tf.Tensor3D, heads), dOut)));
-          return tf.sum(tf.mul(inner(qkv), g));
-        });
-        return vjp([q0, d0]);
-      },
-    };
-  }) as (qkv: tf.Tensor, dOut: tf.Tensor) => tf.Tensor3D;

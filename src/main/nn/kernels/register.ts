@@ -8,7 +8,10 @@ import { batchMatMulKernelConfig } from './batch-mat-mul';
 import { conv2dBackpropFilterConfig } from './conv2d-backprop-filter';
 import { conv2dBackpropInputConfig } from './conv2d-backprop-input';
 import { ensureOfficialGradients, registerGradientOverrides } from './gradients';
+import { castKernelConfig, identityKernelConfig } from './identity';
+import { reduceKernelConfigs } from './reduce';
 import { resizeNearestNeighborGradConfig } from './resize-nearest-neighbor-grad';
+import { sliceKernelConfig, splitVKernelConfig } from './slice';
 import { transposeKernelConfig } from './transpose';
 
 /**
@@ -18,7 +21,11 @@ import { transposeKernelConfig } from './transpose';
  * - BatchMatMul: wasm's is fast only for one untransposed pair (see batch-mat-mul.ts): attention and
  *   every matMul gradient were ~20x slower than needed.
  * - Transpose: wasm's is ~300x slower above rank 4 (attention's head split).
- * The last two wrap the built-in kernels, so they are built when registered, after the backend loaded.
+ * - Slice, SplitV: wasm's copy the whole input once per part (the gradient of every concat is a split).
+ * - Identity, Cast to the same dtype: a shared reference instead of a copy (the tape clones every
+ *   tensor a gradient keeps; the Multiply gradient casts float32 to float32).
+ * - Sum, Mean over [H, W] or [N, H, W] (bias and broadcast gradients): wasm transposes first; 10x.
+ * The last eight wrap the built-in kernels, so they are built when registered, after the backend loaded.
  */
 function wasmKernels(): tf.KernelConfig[] {
   return [
@@ -27,6 +34,11 @@ function wasmKernels(): tf.KernelConfig[] {
     resizeNearestNeighborGradConfig,
     batchMatMulKernelConfig(),
     transposeKernelConfig(),
+    sliceKernelConfig(),
+    splitVKernelConfig(),
+    identityKernelConfig(),
+    castKernelConfig(),
+    ...reduceKernelConfigs(),
   ];
 }
 
