@@ -9,7 +9,11 @@ export default defineConfig({
     plugins: [externalizeDepsPlugin()],
     build: {
       rollupOptions: {
-        input: { index: resolve(__dirname, 'src/main/index.ts') },
+        // The job process is a second entry: the supervisor starts it with utilityProcess.fork.
+        input: {
+          index: resolve(__dirname, 'src/main/index.ts'),
+          'job-process': resolve(__dirname, 'src/main/jobs/job-process.ts'),
+        },
       },
     },
   },

@@ -4,7 +4,7 @@
  * trained end to end, and a full bench-s-mnist16 training step when the U-Net is present.
  *
  *   npx tsx scripts/bench-kernels.ts [--quick] [--profile] [--batch 64] [--no-unet] [--no-convs] [--wall]
- *                                    [--dw-route auto|im2col|conv]
+ *                                    [--dw-route auto|im2col|conv] [--only-conv-grads] [--builtin-dx]
  *
  * Times are the best of several runs, in CPU time of this process (see best()).
  */
@@ -51,12 +51,25 @@ function best(f: () => void, n = reps): number {
 const gflops = (flops: number, ms: number) => flops / ms / 1e6;
 const fmt = (v: number) => (Number.isFinite(v) ? v.toFixed(1).padStart(6) : '     -');
 
-// The built-in wasm Conv2DBackpropInput, captured before initBackend replaces it: the "before" figure.
+// The built-in wasm kernels, captured before initBackend replaces them: the "before" figures.
 await tf.setBackend('wasm');
 await tf.ready();
-const builtinInputGrad = tf.getKernel('Conv2DBackpropInput', 'wasm')!.kernelFunc;
+const builtins = new Map(tf.getKernelsForBackend('wasm').map((k) => [k.kernelName, k]));
+const builtinInputGrad = builtins.get('Conv2DBackpropInput')!.kernelFunc;
 await initBackend('wasm', 'train');
 const backend = tf.backend() as BackendWasm;
+// --only-conv-grads: keep just the two convolution gradient kernels (and wasm's own everything else),
+// to see what the other replacements are worth in the training step; --builtin-dx: wasm's input gradient.
+if (flag('--only-conv-grads') || flag('--builtin-dx')) {
+  const keep = new Set(flag('--builtin-dx') ? ['Conv2DBackpropFilter'] : ['Conv2DBackpropFilter', 'Conv2DBackpropInput']);
+  if (flag('--builtin-dx') && !flag('--only-conv-grads')) for (const k of tf.getKernelsForBackend('wasm')) if (k.kernelName !== 'Conv2DBackpropInput') keep.add(k.kernelName);
+  for (const k of tf.getKernelsForBackend('wasm')) {
+    const original = builtins.get(k.kernelName);
+    if (keep.has(k.kernelName) || original == null || original === k) continue;
+    tf.unregisterKernel(k.kernelName, 'wasm');
+    tf.registerKernel(original);
+  }
+}
 const routeArg = args.indexOf('--dw-route');
 if (routeArg >= 0) setFilterGradRoute(args[routeArg + 1] as FilterGradRoute);
 

@@ -8,6 +8,9 @@ import { sampleCommand } from './cli/sample';
 import { modelInfoCommand, scheduleCommand } from './cli/inspect';
 import { benchCommand } from './cli/bench';
 import { demoCommand } from './cli/demo';
+import { runsCommand } from './cli/runs';
+import { jobsCommand } from './cli/jobs';
+import { serveCommand } from './cli/serve';
 
 export function buildProgram(): Command {
   const program = new Command('xlab')
@@ -20,6 +23,9 @@ export function buildProgram(): Command {
   program.addCommand(modelInfoCommand());
   program.addCommand(scheduleCommand());
   program.addCommand(benchCommand());
+  program.addCommand(runsCommand());
+  program.addCommand(jobsCommand());
+  program.addCommand(serveCommand());
   return program;
 }
 

@@ -305,3 +305,107 @@ describe('gradients of the other U-Net ops on wasm', () => {
     expect(Array.from(g.dataSync())).toEqual(Array.from(want));
   });
 });
+
+describe('wasm replacements of built-in kernels agree with the cpu backend', () => {
+  /** Runs f on wasm and on cpu with the same inputs and compares every output. */
+  async function same(name: string, f: () => tf.Tensor | tf.Tensor[], tol = 1e-5): Promise<void> {
+    const run = () =>
+      tf.tidy(() => ([] as tf.Tensor[]).concat(f()).map((t) => ({ shape: t.shape, values: Array.from(t.dataSync()), dtype: t.dtype })));
+    const w = run();
+    await tf.setBackend('cpu');
+    const c = run();
+    await tf.setBackend('wasm');
+    expect(w.length, name).toBe(c.length);
+    for (let i = 0; i < w.length; i++) {
+      expect(w[i].shape, name).toEqual(c[i].shape);
+      expect(w[i].dtype, name).toBe(c[i].dtype);
+      expect(relErr(w[i].values, c[i].values), name).toBeLessThan(tol);
+    }
+  }
+  const t = (shape: number[], seed: number) => tf.tensor(rand(shape.reduce((a, b) => a * b, 1), seed), shape);
+
+  it('BatchMatMul: batches, transposes, broadcast batch dims', async () => {
+    const cases: [number[], number[], boolean, boolean][] = [
+      [[3, 4, 5], [3, 5, 6], false, false],
+      [[3, 5, 4], [3, 5, 6], true, false],
+      [[3, 4, 5], [3, 6, 5], false, true],
+      [[3, 5, 4], [3, 6, 5], true, true],
+      [[4, 5], [5, 6], false, false],
+      [[5, 4], [5, 6], true, false],
+      [[4, 5], [6, 5], false, true],
+      [[2, 3, 4, 5], [5, 6], false, false],
+      [[2, 3, 4, 5], [1, 6, 5], false, true],
+      [[1, 4, 5], [3, 5, 6], false, false],
+      [[1, 5, 4], [3, 6, 5], true, true],
+    ];
+    let seed = 100;
+    for (const [sa, sb, ta, tb] of cases) {
+      const a = t(sa, seed++);
+      const b = t(sb, seed++);
+      await same(`matMul ${sa} ${sb} ${ta} ${tb}`, () => tf.matMul(a, b, ta, tb));
+    }
+  });
+
+  it('Transpose above rank 4, Slice and SplitV', async () => {
+    const x5 = t([2, 3, 4, 5, 6], 200);
+    for (const perm of [
+      [2, 0, 3, 1, 4],
+      [4, 3, 2, 1, 0],
+      [0, 1, 2, 4, 3],
+      [1, 2, 0, 3, 4],
+    ])
+      await same(`transpose ${perm}`, () => tf.transpose(x5, perm));
+    await same('transpose rank 6', () => tf.transpose(t([2, 3, 1, 4, 2, 3], 201), [5, 0, 3, 1, 4, 2]));
+    const x = t([3, 4, 5, 6], 202);
+    const xi = tf.cast(tf.mul(x, 1000), 'int32');
+    for (const [b, sz] of [
+      [[1, 0, 0, 0], [1, 4, 5, 6]],
+      [[0, 1, 2, 3], [2, 2, 2, 2]],
+      [[0, 0, 0, 2], [3, 4, 5, 3]],
+      [[0, 0, 1, 0], [3, 4, 3, 6]],
+      [[0, 0, 0, 0], [-1, 2, -1, 6]],
+    ]) {
+      await same(`slice ${b} ${sz}`, () => tf.slice(x, b, sz));
+      await same(`slice int32 ${b} ${sz}`, () => tf.slice(xi, b, sz));
+    }
+    for (const axis of [0, 1, 2, 3]) await same(`split axis ${axis}`, () => tf.split(x, [1, x.shape[axis]! - 1], axis));
+    await same('split in 3', () => tf.split(x, 3, 3));
+  });
+
+  it('Sum and Mean over spatial (and batch) axes', async () => {
+    const x = t([5, 6, 7, 8], 300);
+    for (const [axes, keep] of [
+      [[1, 2], false],
+      [[2, 1], true],
+      [[0, 1, 2], false],
+      [[0, 1, 2], true],
+      [[1, 2, 3], false],
+      [[0], false],
+    ] as [number[], boolean][]) {
+      await same(`sum ${axes} ${keep}`, () => tf.sum(x, axes, keep));
+      await same(`mean ${axes} ${keep}`, () => tf.mean(x, axes, keep));
+    }
+  });
+
+  it('clone and same-dtype cast share the buffer safely', () => {
+    const before = backend.numDataIds();
+    const a = tf.tensor([1, 2, 3, 4]);
+    const b = tf.clone(a);
+    const c = tf.cast(a, 'float32');
+    const d = tf.cast(a, 'int32');
+    a.dispose();
+    expect(Array.from(b.dataSync())).toEqual([1, 2, 3, 4]);
+    b.dispose();
+    expect(Array.from(c.dataSync())).toEqual([1, 2, 3, 4]);
+    expect(d.dtype).toBe('int32');
+    tf.dispose([c, d]);
+    expect(backend.numDataIds()).toBe(before);
+    // A variable updated in place of a clone leaves the clone unchanged.
+    const v = tf.variable(tf.tensor([5, 6]));
+    const snapshot = tf.clone(v);
+    v.assign(tf.tensor([7, 8]));
+    expect(Array.from(snapshot.dataSync())).toEqual([5, 6]);
+    expect(Array.from(v.dataSync())).toEqual([7, 8]);
+    tf.dispose([v, snapshot]);
+  });
+});

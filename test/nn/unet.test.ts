@@ -47,7 +47,7 @@ function randomize(params: Params, seed: number): void {
     const fanIn = v.rank >= 2 ? v.size / v.shape[v.rank - 1]! : 16;
     const scale = name.endsWith('.g') ? 0.2 : name.endsWith('.b') ? 0.1 : 1 / Math.sqrt(fanIn);
     for (let i = 0; i < data.length; i++) data[i] = (name.endsWith('.g') ? 1 : 0) + scale * (2 * s.uniform() - 1);
-    v.assign(tf.tensor(data, v.shape));
+    tf.tidy(() => v.assign(tf.tensor(data, v.shape)));
   }
 }
 
@@ -129,9 +129,10 @@ describe('forward', () => {
     const before = tf.memory().numTensors;
     const y = forward(params, cfg, x, t, { training: false });
     expect(y.shape).toEqual([2, 16, 16, 1]);
+    // Zero-initialised output conv: the untrained net predicts exactly 0.
+    expect(y.dataSync().every((z) => z === 0)).toBe(true);
     y.dispose();
     expect(tf.memory().numTensors).toBe(before);
-    // Zero-initialised output conv: the untrained net predicts exactly 0.
     disposeParams(params);
     tf.dispose([x, t]);
   });
@@ -211,6 +212,7 @@ describe('forward', () => {
       [...params.values()],
     );
     expect(Number.isFinite(value.dataSync()[0])).toBe(true);
+    const live = tf.memory().numTensors;
     const byId = new Map([...params].map(([name, v]) => [v.name, name]));
     const zero: string[] = [];
     for (const [vName, g] of Object.entries(grads)) {
@@ -222,11 +224,15 @@ describe('forward', () => {
     // a GroupNorm and the k part of the qkv bias; in float32 they come out tiny, not exactly 0.)
     expect(Object.keys(grads).length).toBe(params.size);
     expect(zero).toEqual([]);
-    const norm = (name: string) => Math.sqrt(tf.tidy(() => tf.sum(tf.square(grads[params.get(name)!.name]!))).dataSync()[0]!);
+    const norm = (name: string) => Math.sqrt(tf.tidy(() => tf.sum(tf.square(grads[params.get(name)!.name]!)).dataSync()[0]!));
     for (const name of ['input.conv.w', 'down.1.res.in_conv.w', 'mid.attn.qkv.w', 'up.0.res.skip.w', 'out.conv.w', 'time_embed.0.w']) {
       expect(norm(name)).toBeGreaterThan(1e-4);
     }
-    tf.dispose([value, ...Object.values(grads), x, t, target]);
+    const nGrads = Object.keys(grads).length;
+    tf.dispose([value, ...Object.values(grads)]);
+    // Nothing but the value and the gradients outlives variableGrads (saved tensors are freed).
+    expect(tf.memory().numTensors).toBe(live - 1 - nGrads);
+    tf.dispose([x, t, target]);
     disposeParams(params);
   });
 });
@@ -301,7 +307,7 @@ describe('layers', () => {
     }
   });
 
-  it('dropout: inverted, seeded, and independent of batch layout only through the seed', () => {
+  it('dropout: inverted, and seeded per (seed, layer)', () => {
     const x = tf.ones([4, 50, 50]);
     const a = dropout(x, 0.25, 3, 'layer');
     const b = dropout(x, 0.25, 3, 'layer');
@@ -344,91 +350,87 @@ describe('layers', () => {
     tf.dispose([x, y, ref, dy, g]);
   });
 
-  it('silu and softmax have correct second derivatives (tfjs built-ins do not)', async () => {
-    await onCpu(() => {
-      // d/dx of <dy, f'(x) v> against central differences of f'(x) in float64 terms.
-      const xs = [-3, -0.7, 0, 0.4, 2.5];
-      const x = tf.tensor1d(xs);
-      const second = tf.grad((z: tf.Tensor) => tf.sum(tf.grad((u: tf.Tensor) => tf.sum(silu(u)))(z)))(x).dataSync();
-      for (let i = 0; i < xs.length; i++) {
-        const s = 1 / (1 + Math.exp(-xs[i]!));
-        const exact = s * (1 - s) * (2 + xs[i]! * (1 - 2 * s));
-        expect(second[i]!).toBeCloseTo(exact, 5);
-      }
-      const logits = tf.tensor2d([0.3, -1.2, 2.0, 0.5, 0.1, -0.4], [2, 3]);
-      const w = tf.tensor2d([1.0, -2.0, 0.5, 0.7, 0.2, -1.1], [2, 3]);
-      const r = tf.tensor2d([0.4, 0.9, -0.6, -0.3, 1.5, 0.8], [2, 3]);
-      // h(x) = <r, d<w, softmax(x)>/dx>; compare dh/dx with central differences of h.
-      const h = (z: tf.Tensor) => tf.sum(tf.mul(r, tf.grad((u: tf.Tensor) => tf.sum(tf.mul(w, softmax(u))))(z)));
-      const analytic = tf.grad(h)(logits).dataSync();
-      const base = logits.dataSync();
-      const eps = 1e-2;
-      for (let i = 0; i < base.length; i++) {
-        const plus = Float32Array.from(base);
-        const minus = Float32Array.from(base);
-        plus[i]! += eps;
-        minus[i]! -= eps;
-        const fd = (h(tf.tensor2d(plus, [2, 3])).dataSync()[0]! - h(tf.tensor2d(minus, [2, 3])).dataSync()[0]!) / (2 * eps);
-        expect(Math.abs(analytic[i]! - fd)).toBeLessThan(2e-3);
-      }
-    });
+  it('silu and softmax have correct second derivatives', () => {
+    // d/dx of <dy, f'(x) v> against central differences of f'(x) in float64 terms.
+    const xs = [-3, -0.7, 0, 0.4, 2.5];
+    const x = tf.tensor1d(xs);
+    const second = tf.grad((z: tf.Tensor) => tf.sum(tf.grad((u: tf.Tensor) => tf.sum(silu(u)))(z)))(x).dataSync();
+    for (let i = 0; i < xs.length; i++) {
+      const s = 1 / (1 + Math.exp(-xs[i]!));
+      const exact = s * (1 - s) * (2 + xs[i]! * (1 - 2 * s));
+      expect(second[i]!).toBeCloseTo(exact, 5);
+    }
+    const logits = tf.tensor2d([0.3, -1.2, 2.0, 0.5, 0.1, -0.4], [2, 3]);
+    const w = tf.tensor2d([1.0, -2.0, 0.5, 0.7, 0.2, -1.1], [2, 3]);
+    const r = tf.tensor2d([0.4, 0.9, -0.6, -0.3, 1.5, 0.8], [2, 3]);
+    // h(x) = <r, d<w, softmax(x)>/dx>; compare dh/dx with central differences of h.
+    const h = (z: tf.Tensor) => tf.sum(tf.mul(r, tf.grad((u: tf.Tensor) => tf.sum(tf.mul(w, softmax(u))))(z)));
+    const analytic = tf.grad(h)(logits).dataSync();
+    const base = logits.dataSync();
+    const eps = 1e-2;
+    for (let i = 0; i < base.length; i++) {
+      const plus = Float32Array.from(base);
+      const minus = Float32Array.from(base);
+      plus[i]! += eps;
+      minus[i]! -= eps;
+      const fd = (h(tf.tensor2d(plus, [2, 3])).dataSync()[0]! - h(tf.tensor2d(minus, [2, 3])).dataSync()[0]!) / (2 * eps);
+      expect(Math.abs(analytic[i]! - fd)).toBeLessThan(2e-3);
+    }
   });
 });
 
 describe('double backprop (gradient penalty)', () => {
   // On wasm, the backend training runs on (the cpu backend takes ~10x longer for the same check).
   it('d/dtheta ||d(v . eps_theta(x, t))/dx||^2 matches central finite differences', () => {
-    {
-      // tiny-test has SiLU everywhere, GroupNorm, attention in the down/up path and the middle,
-      // two heads, up- and downsampling: every op the gradient penalty differentiates twice.
-      const cfg: UNetConfig = { ...PRESETS['tiny-test'], imageSize: 8, attentionResolutions: [4] };
-      const params = initParams(cfg, 11);
-      randomize(params, 11);
-      const { x, t } = batchInputs(cfg, 2, 12);
-      const v = tf.randomNormal(x.shape, 0, 1, 'float32', 13);
-      const penalty = () =>
-        tf.tidy(() => {
-          const gx = tf.grad((z: tf.Tensor) => tf.sum(tf.mul(v, forward(params, cfg, z as tf.Tensor4D, t, { training: false }))))(x);
-          return tf.sum(tf.square(gx)) as tf.Scalar;
-        });
-      const { grads } = tf.variableGrads(penalty, [...params.values()]);
-      // Per tensor, the entry with the largest gradient: float32 finite differences of a sum of
-      // squares need a step of ~1e-2 and a derivative well above their rounding noise.
-      const probes = [
-        'down.1.res.in_conv.w',
-        'down.1.res.emb.w',
-        'down.3.attn.qkv.w',
-        'mid.attn.proj.w',
-        'mid.res1.out_norm.g',
-        'up.1.upsample.conv.w',
-        'out.conv.w',
-      ];
-      for (const name of probes) {
-        const variable = params.get(name);
-        expect(variable, name).toBeDefined();
-        const g = grads[variable!.name]!.dataSync();
-        let idx = 0;
-        for (let i = 1; i < g.length; i++) if (Math.abs(g[i]!) > Math.abs(g[idx]!)) idx = i;
-        const analytic = g[idx]!;
-        const orig = variable!.dataSync().slice();
-        const h = 2e-2;
-        const at = (delta: number) => {
-          const d = orig.slice();
-          d[idx]! += delta;
-          variable!.assign(tf.tensor(d, variable!.shape));
-          const p = penalty();
-          const val = p.dataSync()[0]!;
-          p.dispose();
-          return val;
-        };
-        const fd = (at(h) - at(-h)) / (2 * h);
-        variable!.assign(tf.tensor(orig, variable!.shape));
-        expect(Math.abs(analytic)).toBeGreaterThan(1e-2);
-        expect(Math.abs(analytic - fd) / Math.abs(analytic), `${name}[${idx}]: analytic ${analytic}, fd ${fd}`).toBeLessThan(0.02);
-      }
-      tf.dispose([...Object.values(grads), x, t, v]);
-      disposeParams(params);
+    // tiny-test has SiLU everywhere, GroupNorm, attention in the down/up path and the middle,
+    // two heads, up- and downsampling: every op the gradient penalty differentiates twice.
+    const cfg: UNetConfig = { ...PRESETS['tiny-test'], imageSize: 8, attentionResolutions: [4] };
+    const params = initParams(cfg, 11);
+    randomize(params, 11);
+    const { x, t } = batchInputs(cfg, 2, 12);
+    const v = tf.randomNormal(x.shape, 0, 1, 'float32', 13);
+    const penalty = () =>
+      tf.tidy(() => {
+        const gx = tf.grad((z: tf.Tensor) => tf.sum(tf.mul(v, forward(params, cfg, z as tf.Tensor4D, t, { training: false }))))(x);
+        return tf.sum(tf.square(gx)) as tf.Scalar;
+      });
+    const { grads } = tf.variableGrads(penalty, [...params.values()]);
+    // Per tensor, the entry with the largest gradient: float32 finite differences of a sum of
+    // squares need a step of ~1e-2 and a derivative well above their rounding noise.
+    const probes = [
+      'down.1.res.in_conv.w',
+      'down.1.res.emb.w',
+      'down.3.attn.qkv.w',
+      'mid.attn.proj.w',
+      'mid.res1.out_norm.g',
+      'up.1.upsample.conv.w',
+      'out.conv.w',
+    ];
+    for (const name of probes) {
+      const variable = params.get(name);
+      expect(variable, name).toBeDefined();
+      const g = grads[variable!.name]!.dataSync();
+      let idx = 0;
+      for (let i = 1; i < g.length; i++) if (Math.abs(g[i]!) > Math.abs(g[idx]!)) idx = i;
+      const analytic = g[idx]!;
+      const orig = variable!.dataSync().slice();
+      const h = 2e-2;
+      const at = (delta: number) => {
+        const d = orig.slice();
+        d[idx]! += delta;
+        tf.tidy(() => variable!.assign(tf.tensor(d, variable!.shape)));
+        const p = penalty();
+        const val = p.dataSync()[0]!;
+        p.dispose();
+        return val;
+      };
+      const fd = (at(h) - at(-h)) / (2 * h);
+      tf.tidy(() => variable!.assign(tf.tensor(orig, variable!.shape)));
+      expect(Math.abs(analytic)).toBeGreaterThan(1e-2);
+      expect(Math.abs(analytic - fd) / Math.abs(analytic), `${name}[${idx}]: analytic ${analytic}, fd ${fd}`).toBeLessThan(0.02);
     }
+    tf.dispose([...Object.values(grads), x, t, v]);
+    disposeParams(params);
   });
 });
 

@@ -136,6 +136,23 @@ describe('training', () => {
     expect(last).toBeLessThan(first * 0.5);
   });
 
+  it.each([
+    ['adm-y', {}],
+    ['adm-wd', { optimizer: { kind: 'adamw', weightDecay: 0.01, lr: 1e-3 } }],
+    ['adm-gp', { gpLambda: 0.01 }],
+    ['adm-ip', { gamma: { kind: 'cosine', start: 0.05, end: 0.2 } }],
+  ] as const)('trains %s: finite loss, weights move, config recorded', async (objective, over) => {
+    const dir = tmp();
+    const r = await train(tiny({ objective, steps: 2, checkpointEvery: 2, ...over }), dir);
+    expect(Number.isFinite(r.finalLoss)).toBe(true);
+    const saved = JSON.parse(fs.readFileSync(runPaths(dir).config, 'utf8'));
+    expect(saved.objective).toBe(objective);
+    if (objective === 'adm-gp') expect(saved.gpEstimator).toBe('hutchinson-vjp');
+    const c = readCheckpoint(listCheckpoints(runPaths(dir).checkpoints).at(-1)!.file);
+    const w = c.tensors.get('params/input.conv.w')!.values;
+    expect(w.some((v) => v !== 0)).toBe(true);
+  });
+
   it('refuses to overwrite a run folder that holds checkpoints', async () => {
     const dir = tmp();
     await train(tiny({ steps: 1, checkpointEvery: 1 }), dir);

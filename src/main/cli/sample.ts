@@ -1,7 +1,20 @@
-/** `xlab sample`: draw a paired sample set (PNG grid + .npz) from a checkpoint. */
+/**
+ * `xlab sample`: draw a paired sample set (PNG grid + .npz) from a checkpoint, recorded in the
+ * history as a sampling run (a child of the training run, when that run is in the history) with
+ * its sample set.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Command, Option } from 'commander';
+import { LabApiError } from '../../shared/api';
 import { initBackend } from '../nn/backend';
-import { generateSampleSet, type SamplerChoice } from '../generation/generate';
+import { resolveCheckpoint, type SamplerChoice } from '../generation/generate';
+import { LogTail } from '../jobs/protocol';
+import { claimForegroundJob, createSamplingRun, findRunByFolder, runFolderOf, type SamplingArgs } from '../jobs/run-records';
+import { runSampling } from '../jobs/sampling-run';
+import { RUN_ID_PATTERN } from '../store/ids';
+import type { RunRow } from '../store/store';
+import { addDataDirOption, openLab } from './history';
 import { progressBar } from './progress';
 
 function num(v: string): number {
@@ -49,33 +62,83 @@ export function addSamplerFlags(cmd: Command): Command {
 export function sampleCommand(): Command {
   const cmd = new Command('sample').description('sample a PNG grid and an .npz (arr_0, uint8 NHWC) from a checkpoint, from paired noise');
   addSamplerFlags(cmd)
-    .requiredOption('--checkpoint <path>', 'checkpoint file, or a run folder (latest checkpoint)')
+    .requiredOption('--checkpoint <path|run-id>', 'checkpoint file, a run folder, or a run id (its latest checkpoint)')
     .option('--n <n>', 'number of samples', num, 64)
     .option('--seed <n>', 'sampling seed: sample i of any model with this seed gets the same noise', num, 0)
     .option('--batch <n>', 'samples per forward pass', num, 64)
     .addOption(new Option('--weights <which>', 'EMA (default, as the paper evaluates) or raw weights').choices(['ema', 'raw']).default('ema'))
     .option('--out <dir>', "folder for the artifacts (default: the run's samples/ folder)")
     .addOption(new Option('--backend <name>', 'compute backend').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'))
-    .option('--json', 'print a JSON summary on stdout')
-    .action(async (o) => {
+    .option('--name <name>', 'name of the sampling run in the history')
+    .option('--json', 'print a JSON summary on stdout');
+  addDataDirOption(cmd).action(async (o) => {
+    const lab = openLab(o);
+    try {
+      const { store, dataDir } = lab;
+      // The checkpoint file, and the training run it belongs to when the history knows it.
+      let file: string;
+      let source: RunRow | undefined;
+      if (fs.existsSync(o.checkpoint)) {
+        file = resolveCheckpoint(o.checkpoint);
+        const dir = path.dirname(file);
+        source = findRunByFolder(store, dataDir, path.basename(dir) === 'checkpoints' ? path.dirname(dir) : dir);
+      } else if (RUN_ID_PATTERN.test(o.checkpoint)) {
+        source = store.getRun(o.checkpoint);
+        if (!source) throw new LabApiError('NOT_FOUND', `no checkpoint file, run folder or run ${o.checkpoint}`);
+        file = resolveCheckpoint(runFolderOf(dataDir, source));
+      } else {
+        throw new Error(`no such checkpoint or run folder: ${o.checkpoint}`);
+      }
       await initBackend(o.backend, 'infer');
-      const sampler = samplerFromFlags(o);
-      let bar: ReturnType<typeof progressBar> | null = null;
-      const set = await generateSampleSet({
-        checkpoint: o.checkpoint,
-        weights: o.weights,
-        sampler,
+      const args: SamplingArgs = {
+        sourceRunId: source?.id ?? null,
+        checkpointPath: path.resolve(file),
+        sampler: samplerFromFlags(o),
         n: o.n,
         seed: o.seed,
         batchSize: o.batch,
-        outDir: o.out,
-        onStep: (done, total) => {
-          bar ??= progressBar(total, 'sample', '{rate}', o.json);
-          bar.update(done, { rate: '' });
-        },
-      });
-      (bar as ReturnType<typeof progressBar> | null)?.stop();
+        weights: o.weights,
+        ...(o.out ? { outDir: path.resolve(o.out) } : {}),
+      };
+      const run = createSamplingRun(store, args, source ?? null, o.name ? { name: o.name } : {});
+      const job = claimForegroundJob(store, run.id, 'sample', { ...args });
+      let bar: ReturnType<typeof progressBar> | null = null;
+      let stopRequested = false;
+      const onSigint = () => {
+        if (stopRequested) process.exit(130);
+        stopRequested = true;
+      };
+      process.on('SIGINT', onSigint);
+      let outcome;
+      try {
+        outcome = await runSampling({
+          store,
+          dataDir,
+          runId: run.id,
+          jobId: job.id,
+          args,
+          log: new LogTail(),
+          stopRequested: () => (stopRequested ? 'interrupt' : null),
+          onStep: (done, total) => {
+            bar ??= progressBar(total, 'sample', '{rate}', o.json);
+            bar.update(done, { rate: '' });
+          },
+        });
+      } finally {
+        (bar as ReturnType<typeof progressBar> | null)?.stop();
+        process.off('SIGINT', onSigint);
+      }
+      if (outcome.status === 'failed') throw new Error(outcome.error);
+      if (outcome.status === 'stopped') {
+        process.stderr.write('stopped; no sample set was written\n');
+        process.exitCode = 130;
+        return;
+      }
+      const set = outcome.set;
       const summary = {
+        runId: run.id,
+        sourceRunId: source?.id ?? null,
+        sampleSetId: outcome.record?.id ?? null,
         checkpoint: set.checkpointFile,
         step: set.checkpointStep,
         objective: set.objective,
@@ -85,7 +148,10 @@ export function sampleCommand(): Command {
         shape: set.shape,
       };
       if (o.json) process.stdout.write(JSON.stringify(summary) + '\n');
-      else process.stderr.write(`wrote ${set.gridPath}\n      ${set.npzPath}\n`);
-    });
+      else process.stderr.write(`wrote ${set.gridPath}\n      ${set.npzPath}\n(run ${run.id})\n`);
+    } finally {
+      lab.close();
+    }
+  });
   return cmd;
 }

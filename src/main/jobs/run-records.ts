@@ -13,6 +13,7 @@ import { relativeToDataDir, resolveInDataDir } from '../store/artifacts';
 import type { JobRow, JsonObject, RunRow, Store } from '../store/store';
 import { listCheckpoints } from '../training/checkpoint';
 import type { LogTail } from './protocol';
+import type { SamplerChoice } from '../generation/generate';
 
 export interface AppInfo {
   version: string | null;
@@ -268,4 +269,92 @@ export function recordJobFailure(
     onLog?.(`could not record the failure: ${(recordErr as Error).message}`);
   }
   return message;
+}
+
+/**
+ * The training run whose files are in `folder`: runs/<id> under the data dir, or a run recorded
+ * with that folder as its --out. Undefined for a folder the history does not know (trained before
+ * the history existed, or in another data dir).
+ */
+export function findRunByFolder(store: Store, dataDir: string, folder: string): RunRow | undefined {
+  const abs = path.resolve(folder);
+  const rel = relativeIfInside(dataDir, abs);
+  const m = rel ? /^runs\/([0-9a-z][0-9a-z_-]{0,63})$/.exec(rel) : null;
+  if (m) {
+    const run = store.getRun(m[1]!);
+    if (run && runFolderOf(dataDir, run) === abs) return run;
+  }
+  // Runs kept outside the data dir are few, but their folder is only in the config: scan.
+  return store.listRuns({ kind: 'train' }).find((r) => r.config[OUT_DIR_KEY] === abs);
+}
+
+/**
+ * Metric rows of a run folder's metrics.jsonl up to `step`, for bringing a folder trained before
+ * the history existed into it. Torn or foreign lines are skipped.
+ */
+export function readMetricsFile(file: string, upToStep: number): { step: number; name: string; value: number; wallTime?: number }[] {
+  if (!fs.existsSync(file)) return [];
+  const rows: { step: number; name: string; value: number; wallTime?: number }[] = [];
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    try {
+      const r = JSON.parse(line) as { step?: unknown; name?: unknown; value?: unknown; wallTime?: unknown };
+      if (!Number.isInteger(r.step) || (r.step as number) < 0 || (r.step as number) > upToStep) continue;
+      if (typeof r.name !== 'string' || typeof r.value !== 'number') continue;
+      rows.push({
+        step: r.step as number,
+        name: r.name,
+        value: r.value,
+        ...(typeof r.wallTime === 'number' && Number.isFinite(r.wallTime) ? { wallTime: r.wallTime } : {}),
+      });
+    } catch {
+      // a torn last line
+    }
+  }
+  return rows;
+}
+
+/** What a sampling job is asked to do (job args; also the sampling run's config). */
+export interface SamplingArgs {
+  /** The training run sampled from, when it is in the history. */
+  sourceRunId?: string | null;
+  /** A recorded checkpoint step of the source run; default its newest checkpoint. */
+  checkpointStep?: number | null;
+  /** A checkpoint file or run folder given by path (`xlab sample --checkpoint PATH`). */
+  checkpointPath?: string | null;
+  sampler: SamplerChoice;
+  n: number;
+  seed: number;
+  batchSize: number;
+  weights: 'ema' | 'raw';
+  /** Folder for the files; default the samples/ folder of the checkpoint's run. */
+  outDir?: string | null;
+}
+
+/** Records a sampling run: a child of the training run it samples (when that run is in the history). */
+export function createSamplingRun(
+  store: Store,
+  args: SamplingArgs,
+  source: RunRow | null,
+  opts: { name?: string; status?: 'queued' } = {},
+): RunRow {
+  const s = args.sampler;
+  const what = `${s.kind} ${s.steps || 'all'} steps · n ${args.n} · seed ${args.seed}`;
+  const info = appInfo();
+  return store.createRun({
+    name: opts.name ?? (source ? `${source.name} · ${what}` : `samples · ${what}`),
+    kind: 'sample',
+    experimentId: source?.experimentId ?? null,
+    objective: source?.objective ?? null,
+    gamma: source?.gamma ?? null,
+    dataset: source?.dataset ?? null,
+    preset: source?.preset ?? null,
+    config: { ...args },
+    seed: args.seed,
+    status: opts.status ?? 'queued',
+    parentRunId: source?.id ?? null,
+    machine: machineInfo(),
+    appVersion: info.version,
+    gitCommit: info.gitCommit,
+  });
 }

@@ -7,30 +7,15 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { RunStatus } from '../../shared/api';
-import { generateSampleSet, resolveCheckpoint, type SamplerChoice, type SampleSet } from '../generation/generate';
+import { generateSampleSet, resolveCheckpoint, type SampleSet } from '../generation/generate';
 import { resolveInDataDir } from '../store/artifacts';
 import type { SampleSetRow, Store } from '../store/store';
 import { checkpointFileName } from '../training/checkpoint';
 import type { JobProgress, LogTail } from './protocol';
-import { markOwnJobInterrupted, recordJobFailure, relativeIfInside, runFolderOf } from './run-records';
+import { type SamplingArgs, markOwnJobInterrupted, recordJobFailure, relativeIfInside, runFolderOf } from './run-records';
 import type { TrainingStop } from './training-run';
 
-/** What a sampling job is asked to do (job args; also the sampling run's config). */
-export interface SamplingArgs {
-  /** The training run sampled from, when it is in the history. */
-  sourceRunId?: string | null;
-  /** A recorded checkpoint step of the source run; default its newest checkpoint. */
-  checkpointStep?: number | null;
-  /** A checkpoint file or run folder given by path (`xlab sample --checkpoint PATH`). */
-  checkpointPath?: string | null;
-  sampler: SamplerChoice;
-  n: number;
-  seed: number;
-  batchSize: number;
-  weights: 'ema' | 'raw';
-  /** Folder for the files; default the samples/ folder of the checkpoint's run. */
-  outDir?: string | null;
-}
+export type { SamplingArgs };
 
 export interface SamplingRunOptions {
   store: Store;

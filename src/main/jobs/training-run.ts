@@ -174,11 +174,11 @@ export async function runTraining(o: TrainingRunOptions): Promise<TrainingOutcom
   const tail = () => log.text();
   try {
     if (!result.stopped) {
+      say(`done: ${result.stepsDone} steps`);
       const finalRun = store.transaction(() => {
         const finished = store.finishJob(jobId, tail());
         return store.updateRun(runId, finished ? { status: 'done', stepsDone: result.stepsDone } : { stepsDone: result.stepsDone });
       });
-      say(`done: ${result.stepsDone} steps`);
       o.onRunUpdated?.(runId, finalRun.status, finalRun.stepsDone);
       return { status: 'done', result };
     }

@@ -1,7 +1,9 @@
 /**
  * Cache-blocked float64 matrix products on the f64 heap: C += sign * A * B, built on the 4x4 SIMD
  * kernel in f64-kernels. Layout follows GotoBLAS: a kc-deep slab of B is packed once (it stays in L3),
- * a block of A rows is packed into L2-sized tiles, and the kernel streams 4-column panels of B through it.
+ * A is packed as 4-row tiles, and each work item runs the kernel on one L2-sized block of A tiles (MC
+ * rows) against one 4-column panel of B. Items of a slab write disjoint parts of C, so the helper
+ * threads in f64-kernels share them out.
  *
  * Structure flags let callers skip blocks that are known to be zero or not needed, which is where the
  * symmetric and triangular products of the Frechet distance get their 2-6x savings.
@@ -34,6 +36,7 @@ export interface GemmOptions {
 
 const KC = 256;
 const MC = 128;
+const ITEM = 7;
 
 export const roundUp4 = (n: number): number => (n + 3) & ~3;
 
@@ -73,10 +76,14 @@ export function gemm(m: number, n: number, k: number, A: Operand, B: Operand, C:
   const heap = f64Heap();
   const sign = opts.sign ?? 1;
   const mark = heap.mark();
-  const pBuf = heap.alloc(KC * roundUp4(n), false);
-  const qBuf = heap.alloc(KC * MC, false);
+  const tilesAll = (m + 3) >> 2;
+  const panelsAll = (n + 3) >> 2;
+  const pBuf = heap.alloc(KC * 4 * panelsAll, false);
+  const qBuf = heap.alloc(KC * 4 * tilesAll, false);
+  const blocks = Math.ceil(m / MC);
+  const list = heap.alloc(Math.ceil((blocks * panelsAll * ITEM) / 2) + 2, false);
   const f = heap.f64;
-  const { gemm4 } = heap.k;
+  const items = heap.i32;
   const aPtr = A.ptr / 8, ars = A.rowStride, acs = A.colStride;
   const bPtr = B.ptr / 8, brs = B.rowStride, bcs = B.colStride;
   const p0 = pBuf / 8, q0 = qBuf / 8;
@@ -86,7 +93,8 @@ export function gemm(m: number, n: number, k: number, A: Operand, B: Operand, C:
     const iEnd = opts.aUpperTrapezoid ? Math.min(m, pc + kc) : m;
     if (jEnd <= 0 || iEnd <= 0) continue;
     const panels = (jEnd + 3) >> 2;
-    // pack B(pc:pc+kc, 0:jEnd) as 4-column panels, p-major inside a panel
+    const tiles = (iEnd + 3) >> 2;
+    // B(pc:pc+kc, 0:jEnd) as 4-column panels, and A(0:iEnd, pc:pc+kc) as 4-row tiles, p-major inside
     for (let jp = 0; jp < panels; jp++) {
       const base = p0 + jp * kc * 4;
       for (let r = 0; r < 4; r++) {
@@ -99,31 +107,41 @@ export function gemm(m: number, n: number, k: number, A: Operand, B: Operand, C:
         }
       }
     }
-    for (let ic = 0; ic < iEnd; ic += MC) {
-      const mc = Math.min(MC, iEnd - ic);
-      const tiles = (mc + 3) >> 2;
-      // with lowerOnly, panels left of this row block's last row are the only ones needed
-      const panelEnd = opts.lowerOnly ? Math.min(panels, ((ic + mc - 1) >> 2) + 1) : panels;
-      if (panelEnd <= 0) continue;
-      for (let t = 0; t < tiles; t++) {
-        const base = q0 + t * kc * 4;
-        for (let c = 0; c < 4; c++) {
-          const i = ic + 4 * t + c;
-          if (i < iEnd) {
-            let src = aPtr + i * ars + pc * acs;
-            for (let p = 0; p < kc; p++, src += acs) f[base + 4 * p + c] = f[src]!;
-          } else {
-            for (let p = 0; p < kc; p++) f[base + 4 * p + c] = 0;
-          }
+    for (let t = 0; t < tiles; t++) {
+      const base = q0 + t * kc * 4;
+      for (let c = 0; c < 4; c++) {
+        const i = 4 * t + c;
+        if (i < iEnd) {
+          let src = aPtr + i * ars + pc * acs;
+          for (let p = 0; p < kc; p++, src += acs) f[base + 4 * p + c] = f[src]!;
+        } else {
+          for (let p = 0; p < kc; p++) f[base + 4 * p + c] = 0;
         }
       }
+    }
+    // one work item per (row block, column panel): disjoint outputs, so any thread may take any item
+    let count = 0;
+    let o = list >> 2;
+    for (let ic = 0; ic < iEnd; ic += MC) {
+      const mc = Math.min(MC, iEnd - ic);
+      const blockTiles = (mc + 3) >> 2;
+      const panelEnd = opts.lowerOnly ? Math.min(panels, ((ic + mc - 1) >> 2) + 1) : panels;
       for (let jp = 0; jp < panelEnd; jp++) {
         const j0 = 4 * jp;
         const t0 = opts.lowerOnly && j0 > ic ? (j0 - ic) >> 2 : 0;
-        if (t0 >= tiles) continue;
-        gemm4(kc, pBuf + jp * kc * 32, qBuf + t0 * kc * 32, kc * 32, tiles - t0, C.ptr + 8 * (ic + 4 * t0 + j0 * C.ld), C.ld * 8);
+        if (t0 >= blockTiles) continue;
+        items[o] = kc;
+        items[o + 1] = pBuf + jp * kc * 32;
+        items[o + 2] = qBuf + ((ic >> 2) + t0) * kc * 32;
+        items[o + 3] = kc * 32;
+        items[o + 4] = blockTiles - t0;
+        items[o + 5] = C.ptr + 8 * (ic + 4 * t0 + j0 * C.ld);
+        items[o + 6] = C.ld * 8;
+        o += ITEM;
+        count++;
       }
     }
+    heap.runGemm4(list, count);
   }
   heap.release(mark);
 }

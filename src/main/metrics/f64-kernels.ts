@@ -12,6 +12,9 @@
  * (column j of an n-row matrix with leading dimension ld starts at byte `base + 8*j*ld`).
  */
 
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+
 // ---- minimal WebAssembly binary encoder (only what the kernels below use) ----
 
 function uleb(n: number): number[] {
@@ -92,10 +95,11 @@ interface FuncDef {
   body: number[][];
 }
 
-function assemble(funcs: FuncDef[], memoryPages: number, maxPages: number): Uint8Array {
+function assemble(funcs: FuncDef[], memoryPages: number, maxPages: number): Uint8Array<ArrayBuffer> {
   const types: number[] = [...uleb(funcs.length)];
   for (const f of funcs) types.push(0x60, ...uleb(f.params.length), ...f.params, ...uleb(f.results.length), ...f.results);
-  const imports = [...uleb(1), ...str('env'), ...str('memory'), 0x02, 0x01, ...uleb(memoryPages), ...uleb(maxPages)];
+  // shared memory (limits flag 3) so helper threads can run kernels on the same matrices
+  const imports = [...uleb(1), ...str('env'), ...str('memory'), 0x02, 0x03, ...uleb(memoryPages), ...uleb(maxPages)];
   const fsec = [...uleb(funcs.length), ...funcs.flatMap((_, i) => uleb(i))];
   const exports = [...uleb(funcs.length), ...funcs.flatMap((f, i) => [...str(f.name), 0x00, ...uleb(i)])];
   const code: number[] = [...uleb(funcs.length)];
@@ -233,7 +237,84 @@ function dotDef(): FuncDef {
   return { name: 'dot', params: [I32, I32, I32], results: [F64], locals: [V128, I32, I32, F64], body };
 }
 
+/**
+ * symv(m, a, lda8, x, y): y += A x for the m x m symmetric matrix whose lower triangle is stored
+ * column-major at a (lda8 = bytes between columns). Two columns per pass share the loads of x and y,
+ * and four independent accumulators keep the dot products from waiting on add latency; this is the
+ * memory-bound half of tridiagonalisation.
+ */
+function symvDef(): FuncDef {
+  const [m, a, lda8, x, y] = [0, 1, 2, 3, 4];
+  let next = 5;
+  const L = () => next++;
+  const c = L(), col0 = L(), col1 = L(), o = L(), end4 = L(), endAll = L(), b0 = L(), b1 = L(), xb = L(), yb = L();
+  const x0 = L(), x1 = L(), s0 = L(), s1 = L(), av0 = L(), av1 = L(), xr = L();
+  const sx0 = L(), sx1 = L(), t0a = L(), t0b = L(), t1a = L(), t1b = L(), va0 = L(), va1 = L(), vx = L();
+  const locals = [...new Array<number>(10).fill(I32), ...new Array<number>(7).fill(F64), ...new Array<number>(9).fill(V128)];
+  const body: number[][] = [];
+  const addr = (p: number, off: number) => [op.get(p), op.get(o), op.i32add, ...(off ? [op.i32(off), op.i32add] : [])].flat();
+  body.push(op.i32(0), op.set(c));
+  // while (c + 1 < m)
+  body.push(op.block, op.loop);
+  body.push(op.get(c), op.i32(1), op.i32add, op.get(m), op.i32ltS, op.i32eqz, op.brIf(1));
+  // col0 = a + c*lda8 + 8c ; col1 = col0 + lda8 + 8
+  body.push(op.get(a), op.get(c), op.get(lda8), op.i32mul, op.i32add, op.get(c), op.i32(3), op.i32shl, op.i32add, op.set(col0));
+  body.push(op.get(col0), op.get(lda8), op.i32add, op.i32(8), op.i32add, op.set(col1));
+  body.push(op.get(x), op.get(c), op.i32(3), op.i32shl, op.i32add, op.tee(xb), op.f64load(0), op.set(x0));
+  body.push(op.get(xb), op.f64load(8), op.set(x1));
+  body.push(op.get(x0), op.f64x2splat, op.set(sx0), op.get(x1), op.f64x2splat, op.set(sx1));
+  body.push(op.get(xb), op.i32(16), op.i32add, op.set(xb));
+  body.push(op.get(y), op.get(c), op.i32(3), op.i32shl, op.i32add, op.i32(16), op.i32add, op.set(yb));
+  body.push(op.get(col0), op.i32(16), op.i32add, op.set(b0), op.get(col1), op.i32(8), op.i32add, op.set(b1));
+  // rows below the 2x2 diagonal block: len = m - c - 2
+  body.push(op.get(m), op.get(c), op.i32sub, op.i32(2), op.i32sub, op.i32(3), op.i32shl, op.tee(endAll));
+  body.push(op.i32(-32), op.i32and, op.set(end4));
+  for (const v of [t0a, t0b, t1a, t1b]) body.push(op.v128zero, op.set(v));
+  body.push(op.f64zero, op.set(s0), op.f64zero, op.set(s1));
+  body.push(op.i32(0), op.set(o));
+  body.push(op.block, op.get(end4), op.i32eqz, op.brIf(0), op.loop);
+  for (const [half, ta, tb] of [[0, t0a, t1a], [16, t0b, t1b]] as const) {
+    body.push(addr(xb, half), op.v128load(0), op.set(vx));
+    body.push(addr(b0, half), op.v128load(0), op.set(va0));
+    body.push(addr(b1, half), op.v128load(0), op.set(va1));
+    body.push(op.get(ta), op.get(va0), op.get(vx), op.f64x2mul, op.f64x2add, op.set(ta));
+    body.push(op.get(tb), op.get(va1), op.get(vx), op.f64x2mul, op.f64x2add, op.set(tb));
+    body.push(addr(yb, half), addr(yb, half), op.v128load(0));
+    body.push(op.get(va0), op.get(sx0), op.f64x2mul, op.f64x2add, op.get(va1), op.get(sx1), op.f64x2mul, op.f64x2add, op.v128store(0));
+  }
+  body.push(op.get(o), op.i32(32), op.i32add, op.tee(o), op.get(end4), op.i32ltS, op.brIf(0), op.end, op.end);
+  // scalar remainder rows
+  body.push(op.block, op.loop, op.get(o), op.get(endAll), op.i32ltS, op.i32eqz, op.brIf(1));
+  body.push(addr(xb, 0), op.f64load(0), op.set(xr));
+  body.push(addr(b0, 0), op.f64load(0), op.set(av0), addr(b1, 0), op.f64load(0), op.set(av1));
+  body.push(op.get(s0), op.get(av0), op.get(xr), op.f64mul, op.f64add, op.set(s0));
+  body.push(op.get(s1), op.get(av1), op.get(xr), op.f64mul, op.f64add, op.set(s1));
+  body.push(addr(yb, 0), addr(yb, 0), op.f64load(0), op.get(av0), op.get(x0), op.f64mul, op.f64add, op.get(av1), op.get(x1), op.f64mul, op.f64add, op.f64store(0));
+  body.push(op.get(o), op.i32(8), op.i32add, op.set(o), op.br(0), op.end, op.end);
+  // y[c] += A(c,c) x0 + A(c+1,c) x1 + dot0 ; y[c+1] += A(c+1,c) x0 + A(c+1,c+1) x1 + dot1
+  body.push(op.get(yb), op.i32(16), op.i32sub, op.set(yb));
+  body.push(op.get(t0a), op.get(t0b), op.f64x2add, op.set(t0a), op.get(t1a), op.get(t1b), op.f64x2add, op.set(t1a));
+  body.push(op.get(yb), op.get(yb), op.f64load(0));
+  body.push(op.get(col0), op.f64load(0), op.get(x0), op.f64mul, op.f64add);
+  body.push(op.get(col0), op.f64load(8), op.get(x1), op.f64mul, op.f64add);
+  body.push(op.get(t0a), op.f64x2lane(0), op.f64add, op.get(t0a), op.f64x2lane(1), op.f64add, op.get(s0), op.f64add, op.f64store(0));
+  body.push(op.get(yb), op.get(yb), op.f64load(8));
+  body.push(op.get(col0), op.f64load(8), op.get(x0), op.f64mul, op.f64add);
+  body.push(op.get(col1), op.f64load(0), op.get(x1), op.f64mul, op.f64add);
+  body.push(op.get(t1a), op.f64x2lane(0), op.f64add, op.get(t1a), op.f64x2lane(1), op.f64add, op.get(s1), op.f64add, op.f64store(8));
+  body.push(op.get(c), op.i32(2), op.i32add, op.set(c), op.br(0), op.end, op.end);
+  // odd m: the last diagonal entry
+  body.push(op.block, op.get(c), op.get(m), op.i32ltS, op.i32eqz, op.brIf(0));
+  body.push(op.get(y), op.get(c), op.i32(3), op.i32shl, op.i32add, op.tee(yb));
+  body.push(op.get(yb), op.f64load(0));
+  body.push(op.get(a), op.get(c), op.get(lda8), op.i32mul, op.i32add, op.get(c), op.i32(3), op.i32shl, op.i32add, op.f64load(0));
+  body.push(op.get(x), op.get(c), op.i32(3), op.i32shl, op.i32add, op.f64load(0), op.f64mul, op.f64add, op.f64store(0));
+  body.push(op.end);
+  return { name: 'symv', params: [I32, I32, I32, I32, I32], results: [], locals, body };
+}
+
 interface KernelExports {
+  symv(m: number, a: number, lda8: number, x: number, y: number): void;
   gemm4(kc: number, p: number, q: number, qStride: number, nt: number, c: number, ldc: number): void;
   dotAxpy(n: number, a: number, x: number, y: number, alpha: number): number;
   axpy(n: number, alpha: number, x: number, y: number): void;
@@ -242,22 +323,127 @@ interface KernelExports {
 
 const PAGE = 65536;
 const MAX_PAGES = 65536; // 4 GiB, the wasm32 limit
+const ITEM = 7; // int32 arguments per gemm4 work item
+
+/**
+ * Helper threads share the kernel memory and take gemm4 calls from a list, one at a time, with an
+ * atomic counter (dynamic load balancing; the calling thread works too, so a helper that never starts
+ * only costs speed). Per helper, ctl[slot] is a state: 0 idle, 1 job posted, 2 running, 3 done,
+ * 4 shutdown. The caller blocks with Atomics.wait, so every product stays a synchronous call.
+ */
+const WORKER_SOURCE = `
+const { workerData } = require('node:worker_threads');
+const { module, memory, control, slot } = workerData;
+const k = new WebAssembly.Instance(module, { env: { memory } }).exports;
+const ctl = new Int32Array(control);
+for (;;) {
+  const s = Atomics.load(ctl, slot);
+  if (s === 4) break;
+  if (s !== 1) { Atomics.wait(ctl, slot, s); continue; }
+  if (Atomics.compareExchange(ctl, slot, 1, 2) !== 1) continue;
+  try {
+    const items = new Int32Array(memory.buffer);
+    const ptr = Atomics.load(ctl, 0) >> 2, count = Atomics.load(ctl, 1);
+    for (let i = Atomics.add(ctl, 2, 1); i < count; i = Atomics.add(ctl, 2, 1)) {
+      const o = ptr + ${ITEM} * i;
+      k.gemm4(items[o], items[o + 1], items[o + 2], items[o + 3], items[o + 4], items[o + 5], items[o + 6]);
+    }
+  } catch {
+    Atomics.store(ctl, 15, 1);
+  }
+  Atomics.store(ctl, slot, 3);
+  Atomics.notify(ctl, slot);
+}
+`;
+
+/** Number of threads products may use (caller included); defaults to the machine's cores, at most 4. */
+let threadSetting: number | null = null;
+
+export function setMetricThreads(n: number): void {
+  if (!Number.isInteger(n) || n < 1) throw new Error(`metric threads must be a positive integer, got ${n}`);
+  threadSetting = n;
+  heap?.resizeHelpers(n - 1);
+}
+
+function defaultThreads(): number {
+  const env = Number(process.env.XLAB_METRIC_THREADS);
+  if (Number.isInteger(env) && env >= 1) return env;
+  return Math.max(1, Math.min(4, availableParallelism()));
+}
 
 /**
  * The kernels plus a bump allocator over their memory. Callers take a `mark()`, allocate, and
  * `release(mark)` when done; views (`f64`) must be re-read after any allocation because growing the
- * memory replaces its ArrayBuffer.
+ * memory replaces its buffer.
  */
 class F64Heap {
   readonly memory: WebAssembly.Memory;
   readonly k: KernelExports;
+  private readonly module: WebAssembly.Module;
   private top = 64; // keep 0 free so a zero pointer is never a live array
+  private readonly control = new Int32Array(new SharedArrayBuffer(4 * 16));
+  private helpers: Worker[] = [];
 
-  constructor() {
-    this.memory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES });
-    const bytes = assemble([gemm4Def(), dotAxpyDef(), axpyDef(), dotDef()], 16, MAX_PAGES);
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory: this.memory } });
+  constructor(helperCount: number) {
+    this.memory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
+    const bytes = assemble([gemm4Def(), dotAxpyDef(), axpyDef(), dotDef(), symvDef()], 16, MAX_PAGES);
+    this.module = new WebAssembly.Module(bytes);
+    const instance = new WebAssembly.Instance(this.module, { env: { memory: this.memory } });
     this.k = instance.exports as unknown as KernelExports;
+    this.resizeHelpers(helperCount);
+  }
+
+  resizeHelpers(count: number): void {
+    count = Math.min(count, 12);
+    while (this.helpers.length > count) {
+      const slot = 3 + this.helpers.length - 1;
+      Atomics.store(this.control, slot, 4);
+      Atomics.notify(this.control, slot);
+      this.helpers.pop();
+    }
+    while (this.helpers.length < count) {
+      const slot = 3 + this.helpers.length;
+      Atomics.store(this.control, slot, 0);
+      let worker: Worker;
+      try {
+        worker = new Worker(WORKER_SOURCE, {
+          eval: true,
+          workerData: { module: this.module, memory: this.memory, control: this.control.buffer, slot },
+        });
+      } catch {
+        return; // no threads here: the caller does all the work
+      }
+      worker.unref();
+      worker.on('error', () => Atomics.store(this.control, slot, 4));
+      this.helpers.push(worker);
+    }
+  }
+
+  /** Runs the gemm4 calls listed at byte `ptr` (count x 7 int32), on all threads; calls must write disjoint outputs. */
+  runGemm4(ptr: number, count: number): void {
+    const ctl = this.control;
+    const helpers = count > 1 ? this.helpers.length : 0;
+    Atomics.store(ctl, 0, ptr);
+    Atomics.store(ctl, 1, count);
+    Atomics.store(ctl, 2, 0);
+    for (let h = 0; h < helpers; h++) {
+      if (Atomics.compareExchange(ctl, 3 + h, 0, 1) === 0) Atomics.notify(ctl, 3 + h);
+    }
+    const items = new Int32Array(this.memory.buffer);
+    const base = ptr >> 2;
+    const gemm4 = this.k.gemm4;
+    for (let i = Atomics.add(ctl, 2, 1); i < count; i = Atomics.add(ctl, 2, 1)) {
+      const o = base + ITEM * i;
+      gemm4(items[o]!, items[o + 1]!, items[o + 2]!, items[o + 3]!, items[o + 4]!, items[o + 5]!, items[o + 6]!);
+    }
+    for (let h = 0; h < helpers; h++) {
+      const slot = 3 + h;
+      // withdraw a job the helper never picked up; otherwise wait for it to finish its last call
+      if (Atomics.compareExchange(ctl, slot, 1, 0) === 1) continue;
+      for (let s = Atomics.load(ctl, slot); s === 2; s = Atomics.load(ctl, slot)) Atomics.wait(ctl, slot, 2);
+      Atomics.compareExchange(ctl, slot, 3, 0);
+    }
+    if (Atomics.exchange(ctl, 15, 0) !== 0) throw new Error('a float64 kernel failed in a helper thread');
   }
 
   /** Byte offset of a fresh, 64-byte aligned block of `count` doubles (zero-filled unless `zero` is false). */
@@ -284,13 +470,17 @@ class F64Heap {
   get f64(): Float64Array {
     return new Float64Array(this.memory.buffer);
   }
+
+  get i32(): Int32Array {
+    return new Int32Array(this.memory.buffer);
+  }
 }
 
 let heap: F64Heap | null = null;
 
 /** The process-wide kernel instance (compiled on first use; a few KB, a few ms). */
 export function f64Heap(): F64Heap {
-  heap ??= new F64Heap();
+  heap ??= new F64Heap((threadSetting ?? defaultThreads()) - 1);
   return heap;
 }
 

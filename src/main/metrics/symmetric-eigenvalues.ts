@@ -74,13 +74,7 @@ function tridiagonalize(a: HeapMatrix, d: Float64Array, e: Float64Array): void {
       const y = W(i + 1, i);
       const yAt = y / 8;
       for (let r = 0; r < len; r++) f[yAt + r] = 0;
-      // symv over the lower triangle of A(i+1:m, i+1:m), one column per step
-      for (let c = 0; c < len; c++) {
-        const col = A(i + 1 + c, i + 1 + c);
-        const vc = f[v / 8 + c]!;
-        const t = k.dotAxpy(len - c - 1, col + 8, v + 8 * (c + 1), y + 8 * (c + 1), vc);
-        f[yAt + c] += f[col / 8]! * vc + t;
-      }
+      k.symv(len, A(i + 1, i + 1), 8 * ld, v, y);
       if (i > 0) {
         for (let kk = 0; kk < i; kk++) {
           const wv = k.dot(len, W(i + 1, kk), v);

@@ -7,9 +7,10 @@
  *   second derivative because the saved output is not connected to the input on the tape; every
  *   op here either has a gradient built from its inputs or is a tf.customGrad whose gradient
  *   recomputes what it needs from the (tape-connected) saved input.
- * - The wasm backend: every op costs tens of microseconds of engine overhead, and reductions over
- *   non-innermost axes transpose first, while XNNPACK convolutions and pooling are fast. So the
- *   op count is kept low and GroupNorm statistics come from average pooling.
+ * - Speed on wasm: every op costs tens of microseconds of engine overhead and every elementwise
+ *   pass a full trip through memory, while XNNPACK convolutions and pooling are fast. So the op
+ *   count and the number of full-size passes are kept low (GroupNorm and its scale-shift are one
+ *   affine map; its statistics come from average pooling).
  * Gradients need tfjs's gradient definitions registered (initBackend does it on wasm).
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -104,7 +105,7 @@ export function groupCount(channels: number): number {
  * means takes six; it is built from ops on the saved input, so it differentiates again.
  */
 const spatialMoments = customOp(1, ([x], save) => {
-  const [, h, w, c] = x!.shape as [number, number, number, number];
+  const [, h, w] = x!.shape as [number, number, number, number];
   save([x!]);
   const pool = (z: tf.Tensor) => tf.avgPool(z as tf.Tensor4D, [h, w], [h, w], 'valid');
   return {

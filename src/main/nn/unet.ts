@@ -1,7 +1,7 @@
 /**
  * The ADM U-Net (Dhariwal & Nichol 2021, as used by Ning et al. 2023), functional style: a
- * config, a Map of named variables and a pure forward function. The exact definition (and the
- * parameter counts and FLOPs it must reproduce) is docs/spec bench-models.md.
+ * config, a Map of named variables and a pure forward function. The exact definition, and the
+ * parameter counts and FLOPs it reproduces, are those of the project spec (bench-models.md).
  *
  * One "plan" derived from the config drives everything (parameter shapes, initialisation,
  * parameter and FLOP counts, forward), so they cannot drift apart.

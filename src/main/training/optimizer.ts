@@ -59,7 +59,8 @@ export class Adam {
     tf.tidy(() => {
       for (const [name, p] of params) {
         let g = grads[name];
-        if (!g) throw new Error(`optimizer: no gradient for parameter '${name}'`);
+        // A parameter the loss does not reach has no gradient; like PyTorch, leave it and its moments alone.
+        if (!g) continue;
         if (clipScale !== 1) g = tf.mul(g, clipScale);
         const m = this.m.get(name)!;
         const v = this.v.get(name)!;

@@ -15,7 +15,7 @@ import { Stream } from '../rng';
 import { loadDataset, batchAt, type Dataset } from '../data/dataset';
 import { forward, initParams, countParams, type Params, type UNetConfig } from '../nn/unet';
 import { createProcess, type Process } from '../diffusion/schedule';
-import { trainingLoss, GP_ESTIMATOR, type Model } from '../diffusion/objectives';
+import { trainingLoss, GP_ESTIMATOR, OBJECTIVE_DEFINITIONS, type Model } from '../diffusion/objectives';
 import { createTimestepSampler, timestepSamplerFromJSON, type TimestepSampler, type TimestepSamplerState } from '../diffusion/timestep-sampling';
 import { Adam, Ema } from './optimizer';
 import {
@@ -176,7 +176,7 @@ export function trainStep(s: TrainingSetup): { loss: number; gradNorm: number; l
   }
   // variableGrads names gradients by variable name; the optimiser wants the parameter names.
   const byParam: Record<string, tf.Tensor> = {};
-  for (const [name, p] of params) byParam[name] = grads[p.name]!;
+  for (const [name, p] of params) if (grads[p.name]) byParam[name] = grads[p.name]!;
   const gradNorm = s.optimizer.apply(params, byParam);
   Object.values(grads).forEach((g) => g.dispose());
   s.ema.update(params);
@@ -223,7 +223,15 @@ export async function train(config: TrainConfig, outDir: string, opts: { resume?
   }
   const s = await setupTraining(config, resumeFrom);
   if (!resumeFrom) {
-    await writeFileAtomic(paths.config, JSON.stringify({ ...config, unet: s.unet, gpEstimator: config.objective === 'adm-gp' ? GP_ESTIMATOR : undefined }, null, 2));
+    // The resolved network and the objective's exact definition travel with the run, so a number in
+    // the history can be traced to what produced it (adm-y in particular has two readings in the paper).
+    const record = {
+      ...config,
+      unet: s.unet,
+      objectiveDefinition: OBJECTIVE_DEFINITIONS[config.objective],
+      gpEstimator: config.objective === 'adm-gp' ? GP_ESTIMATOR : undefined,
+    };
+    await writeFileAtomic(paths.config, JSON.stringify(record, null, 2));
   }
   truncateMetricsFile(paths.metrics, s.step);
   hooks.onLog?.(

@@ -9,8 +9,8 @@
  *   already in filter layout. XNNPACK repacks the right-hand operand (dy) on every call, ~8 ns/float.
  * - 'conv': treat input channels as the batch and the batch as channels, i.e. a forward Conv2D of
  *   x^T [Cin,H,W,N] with dy^T [OH,OW,N,Cout] as the filter, dilated by the stride. Same packing cost
- *   (the filter is as big as dy) plus transposes, and XNNPACK's indirect GEMM is a little slower than
- *   its plain GEMM; kept for comparison and as a fallback.
+ *   (the filter is as big as dy) plus transposes, but no im2col copy: XNNPACK's indirection does the
+ *   shifting. Which one wins depends on the shape (pickRoute).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
@@ -27,10 +27,17 @@ export function setFilterGradRoute(r: FilterGradRoute): void {
   route = r;
 }
 
+/**
+ * From interleaved A/B runs at batch 64 (GFLOP/s im2col vs conv): 3x3 16x16 32->32 10.3/12.1,
+ * 8x8 64->64 13.7/14.4, 96->32 10.4/13.6, stride 2 8.2/8.7, but 32->64 14.0/11.8, 64->64 at 16x16
+ * 14.2/12.8; 1x1 64->32 7.9/3.9; 1 input channel 8.0/1.5; 1 output channel 0.5/1.3. The conv route's
+ * indirect GEMM has M = Cin*KH*KW rows and N = Cout columns, so it wants Cin large against Cout.
+ */
 function pickRoute(g: ConvGeometry): Exclude<FilterGradRoute, 'auto'> {
   if (route !== 'auto') return route;
-  void g;
-  return 'im2col';
+  if (g.cout < 4) return 'conv';
+  if (g.kh * g.kw === 1 || g.cin < 8) return 'im2col';
+  return g.cin >= g.cout || g.sh > 1 ? 'conv' : 'im2col';
 }
 
 /** x^T as [Cin, N*H*W], written by a tiled JS transpose. */

@@ -25,7 +25,7 @@ export class WasmCtx {
     const kernel = tf.getKernel(kernelName, 'wasm');
     if (kernel == null) throw new Error(`wasm kernel '${kernelName}' is not registered`);
     const out = kernel.kernelFunc({ inputs, backend: this.backend, attrs }) as Info | Info[];
-    if (Array.isArray(out)) throw new Error(`kernel '${kernelName}' returned several outputs; use runMulti`);
+    if (Array.isArray(out)) throw new Error(`kernel '${kernelName}' returned several outputs`);
     this.temps.push(out);
     return out;
   }
@@ -41,13 +41,6 @@ export class WasmCtx {
   zeros(shape: number[]): Info {
     const out = this.alloc(shape);
     this.f32(out).fill(0);
-    return out;
-  }
-
-  /** A float32 tensor holding `values` (copied). */
-  fromArray(values: Float32Array, shape: number[]): Info {
-    const out = this.alloc(shape);
-    this.f32(out).set(values);
     return out;
   }
 

@@ -1,7 +1,8 @@
 /**
  * Everything the wasm backend needs to train: the convolution gradient kernels it lacks or runs slowly,
- * and gradient definitions (see gradients.ts). Nothing here is used with tfjs-node, which has native
- * kernels and registers its own gradients.
+ * faster replacements for the built-in kernels that dominated a U-Net training step once convolutions
+ * were fast, and gradient definitions (see gradients.ts). Nothing here is used with tfjs-node, which
+ * has native kernels and registers its own gradients.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { batchMatMulKernelConfig } from './batch-mat-mul';
@@ -17,7 +18,7 @@ import { transposeKernelConfig } from './transpose';
 /**
  * - Conv2DBackpropFilter: wasm has none, so the filter gradient of every conv2d fails.
  * - Conv2DBackpropInput: wasm has a scalar loop (~2 GFLOP/s); ours runs on XNNPACK's Conv2D.
- * - ResizeNearestNeighborGrad: the gradient of nearest-neighbour upsampling; wasm's takes ~2x longer.
+ * - ResizeNearestNeighborGrad: the gradient of tf.image.resizeNearestNeighbor; wasm's takes ~2x longer.
  * - BatchMatMul: wasm's is fast only for one untransposed pair (see batch-mat-mul.ts): attention and
  *   every matMul gradient were ~20x slower than needed.
  * - Transpose: wasm's is ~300x slower above rank 4 (attention's head split).
