@@ -23,7 +23,7 @@ import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LabApiError, type LabErrorCode } from '../shared/api';
+import { LabApiError, isLabMethod, type LabErrorCode } from '../shared/api';
 import { dispatchLabCall, toLabError, type LabService } from './api/lab-api';
 import { appInfo } from './jobs/run-records';
 import { resolveArtifact } from './store/artifacts';
@@ -384,7 +384,7 @@ export async function startServer(opts: ServeOptions): Promise<LabServer> {
         sendJson(res, 200, { app: 'exposure-lab', version });
         return;
       }
-      if (segments.length !== 2 || name === '') throw new HttpError(404, 'NOT_FOUND', `no route ${rawPath}`);
+      if (segments.length !== 2 || !isLabMethod(name)) throw new HttpError(404, 'NOT_FOUND', `no route ${rawPath}`);
       if (method !== 'POST') {
         res.setHeader('Allow', 'POST');
         throw new HttpError(405, 'METHOD', `call ${name} with POST and a JSON body`);

@@ -23,7 +23,7 @@ function num(v: string): number {
   return n;
 }
 
-export function demoConfig(objective: 'adm' | 'adm-ip', steps: number, seed: number): TrainConfig {
+export function demoConfig(objective: 'adm' | 'adm-ip', steps: number, seed: number, batch = 32): TrainConfig {
   return parseTrainConfig({
     objective,
     gamma: { kind: 'constant', gamma: 0.1 },
@@ -31,7 +31,7 @@ export function demoConfig(objective: 'adm' | 'adm-ip', steps: number, seed: num
     dataset: 'mnist',
     imageSize: 16,
     steps,
-    batch: 64,
+    batch,
     seed,
     // A short run: a higher learning rate with warm-up and a faster EMA than the paper's 1e-4 / 0.9999,
     // identical for both objectives so the comparison stays fair.
@@ -118,7 +118,8 @@ export function demoCommand(): Command {
   return new Command('demo')
     .description('the default comparison: train ADM and ADM-IP (gamma 0.1) on bundled MNIST, then paired sample grids at several T\'')
     .option('--out <dir>', 'folder of the two runs and the comparison', 'runs/demo')
-    .option('--steps <n>', 'training iterations per model', num, 1500)
+    .option('--steps <n>', 'training iterations per model', num, 1000)
+    .option('--batch <n>', 'batch size', num, 32)
     .option('--seed <n>', 'training seed (shared by both runs)', num, 0)
     .option('--sample-steps <list>', "comma-separated T' values to sample at", '20,100')
     .option('--n <n>', 'samples per grid', num, 64)
@@ -132,7 +133,7 @@ export function demoCommand(): Command {
       for (const objective of ['adm', 'adm-ip'] as const) {
         const dir = path.join(o.out, objective);
         runs[objective] = dir;
-        const config = { ...demoConfig(objective, o.steps, o.seed), backend: o.backend };
+        const config = { ...demoConfig(objective, o.steps, o.seed, o.batch), backend: o.backend };
         const existing = listCheckpoints(runPaths(dir).checkpoints).at(-1);
         if (existing && existing.step >= config.steps) process.stderr.write(`${objective}: already trained (${existing.step} steps)\n`);
         else todo.push({ objective, config, dir, resume: Boolean(existing), done: existing?.step ?? 0 });
