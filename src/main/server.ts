@@ -149,26 +149,23 @@ function sendError(res: http.ServerResponse, status: number, code: string, messa
   sendJson(res, status, { error: { code, message } });
 }
 
+/**
+ * The request body as text. An oversized body is still read to its end (and discarded) before the
+ * 413 goes out: answering mid-upload makes clients see a reset connection instead of the reason.
+ */
 function readBody(req: http.IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > MAX_BODY_BYTES) {
-      reject(new HttpError(413, 'TOO_LARGE', `request body over ${MAX_BODY_BYTES} bytes`));
-      req.resume();
-      return;
-    }
     const chunks: Buffer[] = [];
     let size = 0;
+    const tooLarge = () => new HttpError(413, 'TOO_LARGE', `request body over ${MAX_BODY_BYTES} bytes`);
     req.on('data', (c: Buffer) => {
       size += c.length;
-      if (size > MAX_BODY_BYTES) {
-        reject(new HttpError(413, 'TOO_LARGE', `request body over ${MAX_BODY_BYTES} bytes`));
+      if (size > MAX_BODY_BYTES * 64) {
+        reject(tooLarge());
         req.destroy();
-        return;
-      }
-      chunks.push(c);
+      } else if (size <= MAX_BODY_BYTES) chunks.push(c);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('end', () => (size > MAX_BODY_BYTES ? reject(tooLarge()) : resolve(Buffer.concat(chunks).toString('utf8'))));
     req.on('error', reject);
   });
 }

@@ -154,8 +154,24 @@ describe('job supervisor', () => {
     await waitFor('the job to finish', () => lab.store.getJob(job.id)!.status === 'done');
     expect(lab.store.getRun(run.id)).toMatchObject({ status: 'done', stepsDone: steps });
     expect(lossSteps(lab.store, run.id)).toEqual(range(1, steps));
-    const statuses = lab.events.filter((e) => e.type === 'job-status' && e.jobId === job.id).map((e) => (e as { status: string }).status);
-    expect(statuses).toEqual(expect.arrayContaining(['queued', 'running', 'cancelled', 'done']));
+    // The supervisor announces the final status once the job process has exited, just after the store says so.
+    const statuses = () => lab.events.filter((e) => e.type === 'job-status' && e.jobId === job.id).map((e) => (e as { status: string }).status);
+    await waitFor('the done event', () => statuses().includes('done'));
+    expect(statuses()).toEqual(expect.arrayContaining(['queued', 'running', 'cancelled', 'done']));
+  });
+
+  it('shutting the supervisor down stops a job at once with a checkpoint, resumable later', async () => {
+    const lab = startLab();
+    // No checkpoint before step 1000: one at the step reached proves the stop was cooperative.
+    const { run, job } = await lab.api.startTraining(tinyConfig({ steps: 60, checkpointEvery: 1000, seed: 3 }));
+    await waitFor('two steps', () => lab.store.getRun(run.id)!.stepsDone >= 2);
+    await lab.supervisor.shutdown({ graceMs: 60_000 });
+    const after = lab.store.getRun(run.id)!;
+    expect(after.stepsDone).toBeLessThan(60);
+    expect(lab.store.getJob(job.id)!.status).toBe('interrupted');
+    expect(after.status).toBe('interrupted');
+    expect(lab.store.latestCheckpoint(run.id)!.step).toBe(after.stepsDone);
+    expect(lossSteps(lab.store, run.id)).toEqual(range(1, after.stepsDone));
   });
 
   it('a failing job records its error and last log lines, visible through the API', async () => {
@@ -171,7 +187,7 @@ describe('job supervisor', () => {
     const detail = await lab.api.getRun(run.id);
     expect(detail!.run.status).toBe('failed');
     expect(detail!.run.error).toContain('nonexistent');
-    expect(lab.events.some((e) => e.type === 'job-status' && e.jobId === job.id && e.status === 'failed')).toBe(true);
+    await waitFor('the failed event', () => lab.events.some((e) => e.type === 'job-status' && e.jobId === job.id && e.status === 'failed'));
     // A failed job can be queued again (it fails the same way here).
     expect((await lab.api.resumeJob(job.id)).status).toBe('queued');
   });

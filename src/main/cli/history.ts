@@ -6,6 +6,7 @@
 import type { Command } from 'commander';
 import { LabApiError } from '../../shared/api';
 import { createLabApi, type LabService } from '../api/lab-api';
+import { isProcessAlive } from '../jobs/supervisor';
 import { resolveDataDir } from '../store/data-dir';
 import { openStore, type Store } from '../store/store';
 
@@ -23,6 +24,8 @@ export interface Lab {
 export function openLab(o: { dataDir?: string }): Lab {
   const layout = resolveDataDir({ dataDirArg: o.dataDir });
   const store = openStore(layout.root);
+  // A job whose process is gone (a killed terminal, a crashed app) shows as interrupted, not running.
+  store.markDeadJobsInterrupted(isProcessAlive);
   const api = createLabApi({ store, dataDir: layout.root });
   return {
     dataDir: layout.root,

@@ -80,7 +80,7 @@ function runCommand(): Command {
         fork: nodeJobForker(),
       });
       const api = createLabApi({ store: lab.store, dataDir: lab.dataDir, supervisor });
-      const lastPrinted = new Map<number, number>();
+      const lastPrinted = new Map<number, { at: number; step: number }>();
       api.subscribe((e) => {
         if (o.json) {
           process.stdout.write(JSON.stringify(e) + '\n');
@@ -89,9 +89,9 @@ function runCommand(): Command {
         if (e.type === 'job-status') {
           process.stderr.write(`job ${e.jobId} (${e.kind}, run ${e.runId}): ${e.status}${e.error ? ` - ${e.error}` : ''}\n`);
         } else if (e.type === 'job-progress') {
-          const last = lastPrinted.get(e.jobId) ?? 0;
-          if (e.at - last < 5000 && e.step !== e.stepsPlanned) return;
-          lastPrinted.set(e.jobId, e.at);
+          const last = lastPrinted.get(e.jobId) ?? { at: 0, step: -1 };
+          if (e.step === last.step || (e.at - last.at < 5000 && e.step !== e.stepsPlanned)) return;
+          lastPrinted.set(e.jobId, { at: e.at, step: e.step });
           const loss = e.loss === null ? '' : ` loss ${e.loss.toFixed(4)}`;
           const rate = e.itPerSec === null ? '' : ` ${e.itPerSec.toFixed(2)} it/s`;
           process.stderr.write(`job ${e.jobId}: ${e.step}/${e.stepsPlanned}${loss}${rate} ETA ${formatDuration(e.etaSeconds)}\n`);

@@ -216,8 +216,9 @@ async function trainAction(lab: Lab, o: Record<string, any>): Promise<void> {
   if (o.resume) {
     ({ run, config, folder: outDir } = resumeTarget(lab, o.resume, o.steps, o));
     if (o.queue) {
+      // An interrupted, failed or cancelled job is resumed; a finished run being extended gets a new job.
       const last = store.listJobs({ runId: run.id }).at(-1);
-      const job = last ? await api.resumeJob(last.id) : (await queueNewJob(lab, run));
+      const job = last && last.status !== 'done' ? await api.resumeJob(last.id) : await queueNewJob(lab, run);
       report(o, { runId: run.id, jobId: job.id, status: 'queued', outDir }, `queued job ${job.id} to continue run ${run.id}`);
       return;
     }

@@ -9,9 +9,10 @@
  * must not go on writing a run that a restarted app may hand to another process.
  *
  * Training steps run synchronously, so between steps the event loop does not turn and IPC
- * messages wait; the store heartbeat (polled between steps) and the parent pid are the signals
- * that are seen promptly.
+ * messages wait until the next checkpoint; what is polled between steps instead is synchronous:
+ * the store heartbeat, the supervisor's stop file and the parent pid.
  */
+import * as fs from 'node:fs';
 import { parseTrainConfig } from '../../shared/config';
 import { initBackend } from '../nn/backend';
 import { openStore, type JobRow, type Store } from '../store/store';
@@ -121,7 +122,13 @@ async function main(): Promise<void> {
 
   const parentPid = process.ppid;
   let stopReason: StopReason | null = null;
+  let stopFile: string | null = null;
+  // Polled between training steps, when messages cannot be read: both checks are a syscall.
   const stopRequested = (): TrainingStop | null => {
+    if (!stopReason && stopFile && fs.existsSync(stopFile)) {
+      const reason = fs.readFileSync(stopFile, 'utf8').trim();
+      stopReason = reason === 'cancel' || reason === 'pause' ? reason : 'shutdown';
+    }
     if (stopReason) return stopReason;
     if (process.ppid !== parentPid) return 'orphaned';
     return null;
@@ -146,6 +153,7 @@ async function main(): Promise<void> {
     }
     if (started) return;
     started = true;
+    stopFile = m.stopFile ?? null;
     clearInterval(orphanWatch);
     void (async () => {
       let code = 1;

@@ -13,8 +13,12 @@ import type { JobProgressEvent, RunStatus } from '../../shared/api';
 export type StopReason = 'cancel' | 'pause' | 'shutdown';
 
 export type SupervisorToJob =
-  /** Run this job (already claimed in the store under the job process's pid). */
-  | { type: 'start'; jobId: number }
+  /**
+   * Run this job (already claimed in the store under the job process's pid). The supervisor asks
+   * it to stop by creating stopFile (content: the StopReason) as well as by message, because a
+   * training step is synchronous: messages wait until the next checkpoint, a file check does not.
+   */
+  | { type: 'start'; jobId: number; stopFile?: string }
   /** Write a checkpoint and exit. */
   | { type: 'stop'; reason: StopReason }
   /** No job after all (another supervisor claimed it first): exit. */

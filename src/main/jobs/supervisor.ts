@@ -13,7 +13,10 @@
  * also tells it over IPC and, after a grace period, kills it. The store is the shared medium, so a
  * cancel from another process (`xlab jobs cancel` while the app runs the job) works the same way.
  */
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
 import * as os from 'node:os';
+import * as path from 'node:path';
 import type { JobStatusEvent, LabEvent, LabEventListener, RunUpdatedEvent } from '../../shared/api';
 import type { JobKind, JobRow, Store } from '../store/store';
 import {
@@ -85,6 +88,8 @@ interface Child {
   job: JobRow | null;
   output: LogTail;
   stopReason: StopReason | null;
+  /** Created to ask the job to stop (see SupervisorToJob 'start'). */
+  stopFile: string;
   killTimer: NodeJS.Timeout | null;
   exited: Promise<void>;
 }
@@ -107,6 +112,10 @@ export function startSupervisor(opts: SupervisorOptions): Supervisor {
   // A job process that cannot start (broken install, no memory) must not be re-forked in a loop.
   let failedStarts = 0;
   let nextLaunchAt = 0;
+  const backOff = (): void => {
+    failedStarts++;
+    nextLaunchAt = Date.now() + Math.min(60_000, 1000 * 2 ** Math.min(failedStarts, 6));
+  };
 
   const emit = (e: LabEvent): void => {
     for (const l of [...listeners]) {
@@ -172,6 +181,11 @@ export function startSupervisor(opts: SupervisorOptions): Supervisor {
 
   const stopChild = (child: Child, reason: StopReason, grace = graceMs): void => {
     child.stopReason ??= reason;
+    try {
+      fs.writeFileSync(child.stopFile, reason);
+    } catch {
+      // the message below and, failing that, the kill still stop it
+    }
     child.handle.send({ type: 'stop', reason });
     if (child.killTimer === null) {
       child.killTimer = setTimeout(() => child.handle.kill('SIGKILL'), grace);
@@ -182,6 +196,7 @@ export function startSupervisor(opts: SupervisorOptions): Supervisor {
   const onChildExit = (child: Child, code: number | null, signal: string | null): void => {
     children.delete(child);
     if (child.killTimer) clearTimeout(child.killTimer);
+    fs.rmSync(child.stopFile, { force: true });
     const job = child.job;
     if (job) {
       const row = safely('reading a finished job', () => store.getJob(job.id));
@@ -237,6 +252,7 @@ export function startSupervisor(opts: SupervisorOptions): Supervisor {
     try {
       handle = await fork({ dataDir });
     } catch (err) {
+      backOff();
       process.stderr.write(`xlab supervisor: cannot start a job process: ${(err as Error).message}\n`);
       return false;
     }
@@ -247,6 +263,7 @@ export function startSupervisor(opts: SupervisorOptions): Supervisor {
       job: null,
       output: new LogTail(),
       stopReason: null,
+      stopFile: path.join(os.tmpdir(), `xlab-stop-${process.pid}-${randomBytes(8).toString('hex')}`),
       killTimer: null,
       exited: new Promise<void>((r) => (resolveExit = r)),
     };
@@ -271,8 +288,7 @@ export function startSupervisor(opts: SupervisorOptions): Supervisor {
       handle.send({ type: 'exit' });
       handle.kill('SIGKILL');
       if (!shuttingDown) {
-        failedStarts++;
-        nextLaunchAt = Date.now() + Math.min(60_000, 1000 * 2 ** Math.min(failedStarts, 6));
+        backOff();
         await child.exited;
         process.stderr.write(`xlab supervisor: a job process did not start:\n${child.output.text()}\n`);
       }
@@ -285,7 +301,7 @@ export function startSupervisor(opts: SupervisorOptions): Supervisor {
       return false;
     }
     child.job = job;
-    handle.send({ type: 'start', jobId: job.id });
+    handle.send({ type: 'start', jobId: job.id, stopFile: child.stopFile });
     announce(job);
     return true;
   };

@@ -8,7 +8,7 @@
  * Structure flags let callers skip blocks that are known to be zero or not needed, which is where the
  * symmetric and triangular products of the Frechet distance get their 2-6x savings.
  */
-import { f64Heap, type F64Heap } from './f64-kernels';
+import { f64Heap, ITEM, type F64Heap } from './f64-kernels';
 
 /** A matrix operand on the heap: element (i, p) is the double at byte `ptr + 8*(i*rowStride + p*colStride)`. */
 export interface Operand {
@@ -34,9 +34,8 @@ export interface GemmOptions {
   aUpperTrapezoid?: boolean;
 }
 
-const KC = 256;
+export const KC = 256;
 const MC = 128;
-const ITEM = 7;
 
 export const roundUp4 = (n: number): number => (n + 3) & ~3;
 
@@ -80,10 +79,8 @@ export function gemm(m: number, n: number, k: number, A: Operand, B: Operand, C:
   const panelsAll = (n + 3) >> 2;
   const pBuf = heap.alloc(KC * 4 * panelsAll, false);
   const qBuf = heap.alloc(KC * 4 * tilesAll, false);
-  const blocks = Math.ceil(m / MC);
-  const list = heap.alloc(Math.ceil((blocks * panelsAll * ITEM) / 2) + 2, false);
+  const list = heap.alloc(slabListBytes(m, n) / 8, false);
   const f = heap.f64;
-  const items = heap.i32;
   const aPtr = A.ptr / 8, ars = A.rowStride, acs = A.colStride;
   const bPtr = B.ptr / 8, brs = B.rowStride, bcs = B.colStride;
   const p0 = pBuf / 8, q0 = qBuf / 8;
@@ -119,29 +116,46 @@ export function gemm(m: number, n: number, k: number, A: Operand, B: Operand, C:
         }
       }
     }
-    // one work item per (row block, column panel): disjoint outputs, so any thread may take any item
-    let count = 0;
-    let o = list >> 2;
-    for (let ic = 0; ic < iEnd; ic += MC) {
-      const mc = Math.min(MC, iEnd - ic);
-      const blockTiles = (mc + 3) >> 2;
-      const panelEnd = opts.lowerOnly ? Math.min(panels, ((ic + mc - 1) >> 2) + 1) : panels;
-      for (let jp = 0; jp < panelEnd; jp++) {
-        const j0 = 4 * jp;
-        const t0 = opts.lowerOnly && j0 > ic ? (j0 - ic) >> 2 : 0;
-        if (t0 >= blockTiles) continue;
-        items[o] = kc;
-        items[o + 1] = pBuf + jp * kc * 32;
-        items[o + 2] = qBuf + ((ic >> 2) + t0) * kc * 32;
-        items[o + 3] = kc * 32;
-        items[o + 4] = blockTiles - t0;
-        items[o + 5] = C.ptr + 8 * (ic + 4 * t0 + j0 * C.ld);
-        items[o + 6] = C.ld * 8;
-        o += ITEM;
-        count++;
-      }
-    }
-    heap.runGemm4(list, count);
+    runSlab(kc, iEnd, panels, pBuf, qBuf, C, !!opts.lowerOnly, list);
   }
   heap.release(mark);
+}
+
+/** Bytes of work list runSlab needs for an m x n output. */
+export function slabListBytes(m: number, n: number): number {
+  return Math.ceil(m / MC) * ((n + 3) >> 2) * ITEM * 4 + 16;
+}
+
+/**
+ * One kc-deep slab of C += P^T Q from operands already packed in kernel layout: `panels` 4-column
+ * panels of B at pBuf (kc*4 doubles each) and 4-row tiles of A at qBuf (kc*4 doubles each, rows
+ * 0..iEnd). `list` is scratch of slabListBytes(iEnd, 4*panels) bytes. Runs on all threads.
+ */
+export function runSlab(kc: number, iEnd: number, panels: number, pBuf: number, qBuf: number, C: Output, lowerOnly: boolean, list: number): void {
+  const heap = f64Heap();
+  const items = heap.i32;
+  // one work item per (row block, column panel): disjoint outputs, so any thread may take any item
+  let count = 0;
+  let o = list / 4;
+  for (let ic = 0; ic < iEnd; ic += MC) {
+    const mc = Math.min(MC, iEnd - ic);
+    const blockTiles = (mc + 3) >> 2;
+    const panelEnd = lowerOnly ? Math.min(panels, ((ic + mc - 1) >> 2) + 1) : panels;
+    for (let jp = 0; jp < panelEnd; jp++) {
+      const j0 = 4 * jp;
+      const t0 = lowerOnly && j0 > ic ? (j0 - ic) >> 2 : 0;
+      if (t0 >= blockTiles) continue;
+      items[o] = 0;
+      items[o + 1] = kc;
+      items[o + 2] = pBuf + jp * kc * 32;
+      items[o + 3] = qBuf + ((ic >> 2) + t0) * kc * 32;
+      items[o + 4] = kc * 32;
+      items[o + 5] = blockTiles - t0;
+      items[o + 6] = C.ptr + 8 * (ic + 4 * t0 + j0 * C.ld);
+      items[o + 7] = C.ld * 8;
+      o += ITEM;
+      count++;
+    }
+  }
+  heap.runItems(list, count);
 }

@@ -8,10 +8,11 @@
  * set). FID is biased upward at finite n and a resample has fewer distinct rows, so replicates sit a
  * little above the point estimate; `bias` reports mean(replicates) - point estimate.
  *
- * Cost: the reference is factored once (prepareFrechetReference, ~n^3/6 at d = n). Each replicate then
- * costs one weighted covariance over the ~63% distinct rows (0.63 * N d^2 / 2 multiply-adds) plus the
- * distance without its Cholesky (~4/3 d^3): at N = 10,000, d = 2048 roughly 2-4 s per replicate on
- * two cores, i.e. several minutes for 100 replicates. Use fewer replicates (e.g. 50) for a quick look.
+ * Cost: the reference is factored once (prepareFrechetReference, d^3/6 multiply-adds), and the
+ * point estimate costs one full FID. Each replicate then costs one weighted covariance over the ~63%
+ * distinct rows (0.63 * N d^2 / 2 multiply-adds) plus the distance without the factorisation
+ * (~4/3 d^3): at N = 10,000, d = 2048 that measured 4.3 s per replicate (scripts/bench-fid.ts
+ * --extras), so the default 100 replicates take about 7 minutes. Use fewer for a quick look.
  */
 import { Stream } from '../rng';
 import { frechetDistanceTo, prepareFrechetReference, type FrechetOptions, type FrechetReference } from './frechet';

@@ -238,14 +238,15 @@ function dotDef(): FuncDef {
 }
 
 /**
- * symv(m, a, lda8, x, y): y += A x for the m x m symmetric matrix whose lower triangle is stored
- * column-major at a (lda8 = bytes between columns). Two columns per pass share the loads of x and y,
- * and four independent accumulators keep the dot products from waiting on add latency; this is the
- * memory-bound half of tridiagonalisation.
+ * symv(m, a, lda8, x, y, c0, c1): y += A(:, c0:c1) x(c0:c1) + A(c0:c1, :)^T-part, i.e. the share of
+ * y = A x contributed by columns c0..c1-1 of the m x m symmetric matrix whose lower triangle is stored
+ * column-major at a (lda8 = bytes between columns). c0 must be even, and c1 even unless it is m.
+ * Two columns per pass share the loads of x and y, and four independent accumulators keep the dot
+ * products from waiting on add latency; this is the memory-bound half of tridiagonalisation.
  */
 function symvDef(): FuncDef {
-  const [m, a, lda8, x, y] = [0, 1, 2, 3, 4];
-  let next = 5;
+  const [m, a, lda8, x, y, c0, c1] = [0, 1, 2, 3, 4, 5, 6];
+  let next = 7;
   const L = () => next++;
   const c = L(), col0 = L(), col1 = L(), o = L(), end4 = L(), endAll = L(), b0 = L(), b1 = L(), xb = L(), yb = L();
   const x0 = L(), x1 = L(), s0 = L(), s1 = L(), av0 = L(), av1 = L(), xr = L();
@@ -253,10 +254,10 @@ function symvDef(): FuncDef {
   const locals = [...new Array<number>(10).fill(I32), ...new Array<number>(7).fill(F64), ...new Array<number>(9).fill(V128)];
   const body: number[][] = [];
   const addr = (p: number, off: number) => [op.get(p), op.get(o), op.i32add, ...(off ? [op.i32(off), op.i32add] : [])].flat();
-  body.push(op.i32(0), op.set(c));
-  // while (c + 1 < m)
+  body.push(op.get(c0), op.set(c));
+  // while (c + 1 < c1)
   body.push(op.block, op.loop);
-  body.push(op.get(c), op.i32(1), op.i32add, op.get(m), op.i32ltS, op.i32eqz, op.brIf(1));
+  body.push(op.get(c), op.i32(1), op.i32add, op.get(c1), op.i32ltS, op.i32eqz, op.brIf(1));
   // col0 = a + c*lda8 + 8c ; col1 = col0 + lda8 + 8
   body.push(op.get(a), op.get(c), op.get(lda8), op.i32mul, op.i32add, op.get(c), op.i32(3), op.i32shl, op.i32add, op.set(col0));
   body.push(op.get(col0), op.get(lda8), op.i32add, op.i32(8), op.i32add, op.set(col1));
@@ -303,18 +304,18 @@ function symvDef(): FuncDef {
   body.push(op.get(col1), op.f64load(0), op.get(x1), op.f64mul, op.f64add);
   body.push(op.get(t1a), op.f64x2lane(0), op.f64add, op.get(t1a), op.f64x2lane(1), op.f64add, op.get(s1), op.f64add, op.f64store(8));
   body.push(op.get(c), op.i32(2), op.i32add, op.set(c), op.br(0), op.end, op.end);
-  // odd m: the last diagonal entry
-  body.push(op.block, op.get(c), op.get(m), op.i32ltS, op.i32eqz, op.brIf(0));
+  // odd m: the last diagonal entry (only reached with c1 = m)
+  body.push(op.block, op.get(c), op.get(c1), op.i32ltS, op.i32eqz, op.brIf(0));
   body.push(op.get(y), op.get(c), op.i32(3), op.i32shl, op.i32add, op.tee(yb));
   body.push(op.get(yb), op.f64load(0));
   body.push(op.get(a), op.get(c), op.get(lda8), op.i32mul, op.i32add, op.get(c), op.i32(3), op.i32shl, op.i32add, op.f64load(0));
   body.push(op.get(x), op.get(c), op.i32(3), op.i32shl, op.i32add, op.f64load(0), op.f64mul, op.f64add, op.f64store(0));
   body.push(op.end);
-  return { name: 'symv', params: [I32, I32, I32, I32, I32], results: [], locals, body };
+  return { name: 'symv', params: [I32, I32, I32, I32, I32, I32, I32], results: [], locals, body };
 }
 
 interface KernelExports {
-  symv(m: number, a: number, lda8: number, x: number, y: number): void;
+  symv(m: number, a: number, lda8: number, x: number, y: number, c0: number, c1: number): void;
   gemm4(kc: number, p: number, q: number, qStride: number, nt: number, c: number, ldc: number): void;
   dotAxpy(n: number, a: number, x: number, y: number, alpha: number): number;
   axpy(n: number, alpha: number, x: number, y: number): void;
@@ -323,40 +324,49 @@ interface KernelExports {
 
 const PAGE = 65536;
 const MAX_PAGES = 65536; // 4 GiB, the wasm32 limit
-const ITEM = 7; // int32 arguments per gemm4 work item
+/**
+ * A work item is ITEM int32s: a kind, then arguments.
+ *   kind 0: gemm4(kc, p, q, qStride, nt, c, ldc)
+ *   kind 1: symv(m, a, lda8, x, y + thread * yStride, c0, c1), args (m, a, lda8, x, y, yStride, c0, c1):
+ *           each thread accumulates into its own y, which the caller sums.
+ */
+export const ITEM = 9;
 
 /**
- * Helper threads share the kernel memory and take gemm4 calls from a list, one at a time, with an
- * atomic counter (dynamic load balancing; the calling thread works too, so a helper that never starts
- * only costs speed). Per helper, ctl[slot] is a state: 0 idle, 1 job posted, 2 running, 3 done,
- * 4 shutdown. The caller blocks with Atomics.wait, so every product stays a synchronous call.
+ * Helper threads share the kernel memory and take work items from a list, one at a time, through an
+ * atomic counter (dynamic load balancing; the calling thread works too, so a helper that starts late
+ * or never only costs speed). `job` holds [list pointer, count, next item, error flag]; each helper has
+ * its own state word: 0 idle, 1 job posted, 2 running, 3 done, 4 shut down. The caller blocks in
+ * Atomics.wait, so every product stays an ordinary synchronous call.
  */
 const WORKER_SOURCE = `
 const { workerData } = require('node:worker_threads');
-const { module, memory, control, slot } = workerData;
+const { module, memory, job: jobBuffer, state: stateBuffer, thread } = workerData;
 const k = new WebAssembly.Instance(module, { env: { memory } }).exports;
-const ctl = new Int32Array(control);
+const job = new Int32Array(jobBuffer);
+const state = new Int32Array(stateBuffer);
 for (;;) {
-  const s = Atomics.load(ctl, slot);
+  const s = Atomics.load(state, 0);
   if (s === 4) break;
-  if (s !== 1) { Atomics.wait(ctl, slot, s); continue; }
-  if (Atomics.compareExchange(ctl, slot, 1, 2) !== 1) continue;
+  if (s !== 1) { Atomics.wait(state, 0, s); continue; }
+  if (Atomics.compareExchange(state, 0, 1, 2) !== 1) continue;
   try {
-    const items = new Int32Array(memory.buffer);
-    const ptr = Atomics.load(ctl, 0) >> 2, count = Atomics.load(ctl, 1);
-    for (let i = Atomics.add(ctl, 2, 1); i < count; i = Atomics.add(ctl, 2, 1)) {
+    const it = new Int32Array(memory.buffer);
+    const ptr = Atomics.load(job, 0) >>> 2, count = Atomics.load(job, 1);
+    for (let i = Atomics.add(job, 2, 1); i < count; i = Atomics.add(job, 2, 1)) {
       const o = ptr + ${ITEM} * i;
-      k.gemm4(items[o], items[o + 1], items[o + 2], items[o + 3], items[o + 4], items[o + 5], items[o + 6]);
+      if (it[o] === 0) k.gemm4(it[o + 1], it[o + 2], it[o + 3], it[o + 4], it[o + 5], it[o + 6], it[o + 7]);
+      else k.symv(it[o + 1], it[o + 2], it[o + 3], it[o + 4], it[o + 5] + thread * it[o + 6], it[o + 7], it[o + 8]);
     }
   } catch {
-    Atomics.store(ctl, 15, 1);
+    Atomics.store(job, 3, 1);
   }
-  Atomics.store(ctl, slot, 3);
-  Atomics.notify(ctl, slot);
+  Atomics.store(state, 0, 3);
+  Atomics.notify(state, 0);
 }
 `;
 
-/** Number of threads products may use (caller included); defaults to the machine's cores, at most 4. */
+/** Threads products may use (caller included); by default the machine's cores, at most 4. */
 let threadSetting: number | null = null;
 
 export function setMetricThreads(n: number): void {
@@ -371,6 +381,22 @@ function defaultThreads(): number {
   return Math.max(1, Math.min(4, availableParallelism()));
 }
 
+interface Helper {
+  worker: Worker;
+  state: Int32Array;
+}
+
+/** Blocks until state[0] !== value; spins where the thread may not block (a browser main thread). */
+function waitWhile(state: Int32Array, value: number): void {
+  while (Atomics.load(state, 0) === value) {
+    try {
+      Atomics.wait(state, 0, value, 1000);
+    } catch {
+      // Atomics.wait is not allowed here: poll
+    }
+  }
+}
+
 /**
  * The kernels plus a bump allocator over their memory. Callers take a `mark()`, allocate, and
  * `release(mark)` when done; views (`f64`) must be re-read after any allocation because growing the
@@ -381,8 +407,8 @@ class F64Heap {
   readonly k: KernelExports;
   private readonly module: WebAssembly.Module;
   private top = 64; // keep 0 free so a zero pointer is never a live array
-  private readonly control = new Int32Array(new SharedArrayBuffer(4 * 16));
-  private helpers: Worker[] = [];
+  private readonly job = new Int32Array(new SharedArrayBuffer(4 * 4));
+  private helpers: Helper[] = [];
 
   constructor(helperCount: number) {
     this.memory = new WebAssembly.Memory({ initial: 16, maximum: MAX_PAGES, shared: true });
@@ -394,61 +420,68 @@ class F64Heap {
   }
 
   resizeHelpers(count: number): void {
-    count = Math.min(count, 12);
+    count = Math.max(0, Math.min(count, 15));
     while (this.helpers.length > count) {
-      const slot = 3 + this.helpers.length - 1;
-      Atomics.store(this.control, slot, 4);
-      Atomics.notify(this.control, slot);
-      this.helpers.pop();
+      const h = this.helpers.pop()!;
+      Atomics.store(h.state, 0, 4);
+      Atomics.notify(h.state, 0);
     }
     while (this.helpers.length < count) {
-      const slot = 3 + this.helpers.length;
-      Atomics.store(this.control, slot, 0);
+      const state = new Int32Array(new SharedArrayBuffer(4));
       let worker: Worker;
       try {
         worker = new Worker(WORKER_SOURCE, {
           eval: true,
-          workerData: { module: this.module, memory: this.memory, control: this.control.buffer, slot },
+          workerData: { module: this.module, memory: this.memory, job: this.job.buffer, state: state.buffer, thread: this.helpers.length + 1 },
         });
       } catch {
         return; // no threads here: the caller does all the work
       }
       worker.unref();
-      worker.on('error', () => Atomics.store(this.control, slot, 4));
-      this.helpers.push(worker);
+      worker.on('error', () => Atomics.store(state, 0, 4));
+      this.helpers.push({ worker, state });
     }
   }
 
-  /** Runs the gemm4 calls listed at byte `ptr` (count x 7 int32), on all threads; calls must write disjoint outputs. */
-  runGemm4(ptr: number, count: number): void {
-    const ctl = this.control;
-    const helpers = count > 1 ? this.helpers.length : 0;
-    Atomics.store(ctl, 0, ptr);
-    Atomics.store(ctl, 1, count);
-    Atomics.store(ctl, 2, 0);
-    for (let h = 0; h < helpers; h++) {
-      if (Atomics.compareExchange(ctl, 3 + h, 0, 1) === 0) Atomics.notify(ctl, 3 + h);
+  /** Threads that run items (the caller is thread 0); symv items need this many y buffers. */
+  get threads(): number {
+    return 1 + this.helpers.length;
+  }
+
+  /**
+   * Runs the work items listed at byte `ptr` (count x ITEM int32) on all threads and returns when all
+   * are done. Items must not write what other items read or write (symv items each get their
+   * thread's own y).
+   */
+  runItems(ptr: number, count: number): void {
+    const job = this.job;
+    const helpers = count > 1 ? this.helpers : [];
+    Atomics.store(job, 0, ptr);
+    Atomics.store(job, 1, count);
+    Atomics.store(job, 2, 0);
+    for (const h of helpers) {
+      if (Atomics.compareExchange(h.state, 0, 0, 1) === 0) Atomics.notify(h.state, 0);
     }
-    const items = new Int32Array(this.memory.buffer);
-    const base = ptr >> 2;
-    const gemm4 = this.k.gemm4;
-    for (let i = Atomics.add(ctl, 2, 1); i < count; i = Atomics.add(ctl, 2, 1)) {
+    const it = new Int32Array(this.memory.buffer);
+    const base = ptr / 4;
+    const { gemm4, symv } = this.k;
+    for (let i = Atomics.add(job, 2, 1); i < count; i = Atomics.add(job, 2, 1)) {
       const o = base + ITEM * i;
-      gemm4(items[o]!, items[o + 1]!, items[o + 2]!, items[o + 3]!, items[o + 4]!, items[o + 5]!, items[o + 6]!);
+      if (it[o] === 0) gemm4(it[o + 1]!, it[o + 2]!, it[o + 3]!, it[o + 4]!, it[o + 5]!, it[o + 6]!, it[o + 7]!);
+      else symv(it[o + 1]!, it[o + 2]!, it[o + 3]!, it[o + 4]!, it[o + 5]!, it[o + 7]!, it[o + 8]!);
     }
-    for (let h = 0; h < helpers; h++) {
-      const slot = 3 + h;
-      // withdraw a job the helper never picked up; otherwise wait for it to finish its last call
-      if (Atomics.compareExchange(ctl, slot, 1, 0) === 1) continue;
-      for (let s = Atomics.load(ctl, slot); s === 2; s = Atomics.load(ctl, slot)) Atomics.wait(ctl, slot, 2);
-      Atomics.compareExchange(ctl, slot, 3, 0);
+    for (const h of helpers) {
+      // withdraw a job the helper never picked up; otherwise wait until it has finished its last item
+      if (Atomics.compareExchange(h.state, 0, 1, 0) === 1) continue;
+      waitWhile(h.state, 2);
+      Atomics.compareExchange(h.state, 0, 3, 0);
     }
-    if (Atomics.exchange(ctl, 15, 0) !== 0) throw new Error('a float64 kernel failed in a helper thread');
+    if (Atomics.exchange(job, 3, 0) !== 0) throw new Error('a float64 kernel failed in a helper thread');
   }
 
   /** Byte offset of a fresh, 64-byte aligned block of `count` doubles (zero-filled unless `zero` is false). */
   alloc(count: number, zero = true): number {
-    const ptr = (this.top + 63) & ~63;
+    const ptr = Math.ceil(this.top / 64) * 64; // no bitwise ops: offsets pass 2^31
     const end = ptr + 8 * count;
     if (end > MAX_PAGES * PAGE - PAGE) throw new Error(`f64 workspace exhausted: ${(end / 2 ** 30).toFixed(2)} GiB requested`);
     const have = this.memory.buffer.byteLength;

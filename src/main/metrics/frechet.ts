@@ -14,8 +14,9 @@
  *  - if anything comes out non-finite, the computation is retried with eps*I (eps = 1e-6) added to both
  *    covariances, as the reference does, and `offset` in the result says so;
  *  - negative eigenvalues of M are where sqrtm would produce an imaginary part: round-off sized ones
- *    are clamped to 0, but sqrt(-lambda) above 1e-3 (the reference's atol on the imaginary diagonal)
- *    throws, as does a covariance that pivoted Cholesky proves indefinite by more than that.
+ *    (|lambda| <= 4 r eps max|lambda|, either sign) count as 0, but sqrt(-lambda) above 1e-3 (the
+ *    reference's atol on the imaginary diagonal) throws, as does a covariance that pivoted Cholesky
+ *    proves indefinite by more than that.
  *
  * The reference covariance's factorisation is reusable (`prepareFrechetReference`), which is what makes
  * bootstrap replicates cheaper than full distances.
@@ -80,29 +81,52 @@ function trace(sigma: Float64Array, d: number): number {
   return t;
 }
 
-/** Copies sym(S)[piv[i], piv[j]] (+ offset on the diagonal) into a heap matrix, lower triangle or full. */
-function loadPermuted(sigma: Float64Array, d: number, piv: Int32Array | null, offset: number, full: boolean) {
+/**
+ * Copies sym(S)[piv[i], piv[j]] (+ offset on the diagonal) into a heap matrix. Rows are gathered
+ * whole (row piv[i] of S, permuted), then the symmetrisation runs tile by tile so both of its
+ * accesses stay in cache; a column-strided walk over a 2048 x 2048 matrix costs ten times more.
+ */
+function loadPermuted(sigma: Float64Array, d: number, piv: Int32Array | null, offset: number) {
   const heap = f64Heap();
   const m = allocMatrix(heap, d, d);
   const f = heap.f64;
   const b = m.ptr / 8;
-  for (let j = 0; j < d; j++) {
-    const pj = piv ? piv[j]! : j;
-    for (let i = full ? 0 : j; i < d; i++) {
-      const pi = piv ? piv[i]! : i;
-      f[b + i + j * m.ld] = 0.5 * (sigma[pi * d + pj]! + sigma[pj * d + pi]!) + (i === j ? offset : 0);
+  const ld = m.ld;
+  for (let i = 0; i < d; i++) {
+    const src = (piv ? piv[i]! : i) * d;
+    const dst = b + i * ld;
+    if (piv) for (let j = 0; j < d; j++) f[dst + j] = sigma[src + piv[j]!]!;
+    else f.set(sigma.subarray(src, src + d), dst);
+  }
+  const T = 32;
+  for (let i0 = 0; i0 < d; i0 += T) {
+    for (let j0 = i0; j0 < d; j0 += T) {
+      const i1 = Math.min(d, i0 + T);
+      const j1 = Math.min(d, j0 + T);
+      for (let i = i0; i < i1; i++) {
+        for (let j = Math.max(j0, i + 1); j < j1; j++) {
+          const v = 0.5 * (f[b + i * ld + j]! + f[b + j * ld + i]!);
+          f[b + i * ld + j] = v;
+          f[b + j * ld + i] = v;
+        }
+      }
     }
   }
+  if (offset !== 0) for (let i = 0; i < d; i++) f[b + i * ld + i] += offset;
   return m;
 }
 
+/**
+ * Factors the reference covariance once (pivoted Cholesky, ~d^3/6 multiply-adds). `offset` is added
+ * to its diagonal; the distance functions use it for the eps retry, callers normally leave it at 0.
+ */
 export function prepareFrechetReference(stats: GaussianStats, opts: FrechetOptions = {}, offset = 0): FrechetReference {
   checkStats(stats, 'reference statistics');
   const d = stats.dim;
   const heap = f64Heap();
   const mark = heap.mark();
   try {
-    const a = loadPermuted(stats.sigma, d, null, offset, false);
+    const a = loadPermuted(stats.sigma, d, null, offset);
     const chol = pivotedCholesky(a);
     const imagTol = opts.imaginaryTolerance ?? DEFAULT_IMAG_TOL;
     // A PSD Schur complement whose diagonal is below the stopping tolerance has all entries below it;
@@ -144,23 +168,34 @@ function traceSqrtProduct(ref: FrechetReference, sigma2: Float64Array, imagTol: 
   const heap = f64Heap();
   const mark = heap.mark();
   try {
-    const S2 = loadPermuted(sigma2, d, ref.piv, ref.offset, true);
+    const S2 = loadPermuted(sigma2, d, ref.piv, ref.offset);
     const L = allocMatrix(heap, d, r);
     heap.f64.set(ref.factor, L.ptr / 8);
     const W = allocMatrix(heap, d, r);
     gemm(d, r, d, asOperand(S2), asOperand(L), W, { bLowerTrapezoid: true });
     const M = allocMatrix(heap, r, r);
     gemm(r, r, d, asOperand(L, true), asOperand(W), M, { aUpperTrapezoid: true, lowerOnly: true });
-    const lambda = symmetricEigenvalues(M);
+    const f = heap.f64;
+    for (let j = 0; j < r; j++) {
+      for (let i = j, o = M.ptr / 8 + j * M.ld; i < r; i++) if (!Number.isFinite(f[o + i]!)) return { value: NaN, maxImaginary: 0 };
+    }
+    let lambda: Float64Array;
+    try {
+      lambda = symmetricEigenvalues(M);
+    } catch {
+      return { value: NaN, maxImaginary: 0 }; // no QL convergence: let the caller retry with the offset
+    }
     const scale = Math.max(Math.abs(lambda[0]!), Math.abs(lambda[r - 1]!));
-    // eigenvalues of a PSD matrix come out of a backward-stable method within ~n*eps*||M|| of the truth
+    // A backward-stable eigensolver returns each eigenvalue within ~n*eps*||M||. Exact zeros (S2 singular
+    // in directions S1 sees) therefore come out as +-noise, and sqrt would turn noise of 1e-16 into
+    // 1e-8 per eigenvalue; below this threshold an eigenvalue is indistinguishable from 0 and counts as 0.
     const roundoff = 4 * r * Number.EPSILON * scale;
     let value = 0;
     let maxImaginary = ref.residualImaginary;
     for (let i = 0; i < r; i++) {
       const l = lambda[i]!;
       if (!Number.isFinite(l)) return { value: NaN, maxImaginary };
-      if (l >= 0) value += Math.sqrt(l);
+      if (l > roundoff) value += Math.sqrt(l);
       else if (l < -roundoff) maxImaginary = Math.max(maxImaginary, Math.sqrt(-l));
     }
     if (!(maxImaginary <= imagTol)) {

@@ -3,11 +3,13 @@
  * accumulated in float64 whatever the input precision, as numpy's np.cov does in the reference.
  *
  * Two passes (mean, then centred products) so large feature means do not cancel away digits. The
- * product X^T X runs on the blocked float64 SIMD kernels (~2.6 s for 10,000 x 2048 on one core;
- * TF.js float32 matMul is no faster here once symmetry is exploited, see scripts/bench-fid.ts).
+ * product X^T X (lower triangle only) runs on the blocked float64 SIMD kernels: ~3.2 s of CPU for
+ * 10,000 x 2048 on this machine's cores, against 4.3 s for TF.js-wasm float32 matMul (which has no
+ * symmetric product and changes FID by ~1e-6..1e-5) and 13.8 s for a register-blocked plain-JS
+ * float64 loop (scripts/bench-fid.ts).
  */
 import { f64Heap } from './f64-kernels';
-import { allocMatrix, gemm } from './blocked-gemm';
+import { allocMatrix, KC, runSlab, slabListBytes } from './blocked-gemm';
 
 /** Rows are samples: element (i, j) = data[i * cols + j]. */
 export interface FeatureMatrix {
@@ -32,8 +34,6 @@ export interface GaussianStatsOptions {
    */
   rowWeights?: ArrayLike<number>;
 }
-
-const CHUNK = 1024;
 
 export function checkFeatureMatrix(x: FeatureMatrix, what = 'features'): void {
   if (!Number.isInteger(x.rows) || !Number.isInteger(x.cols) || x.rows < 0 || x.cols <= 0) {
@@ -69,35 +69,58 @@ export function gaussianStats(x: FeatureMatrix, opts: GaussianStatsOptions = {})
   const mark = heap.mark();
   try {
     const C = allocMatrix(heap, d, d);
-    // chunk of centred rows, stored feature-major (d x CHUNK) so both packings read contiguously
-    const chunk = heap.alloc(d * CHUNK + 8);
+    const groups = (d + 3) >> 2;
+    // A slab of KC centred rows packed once in the kernel's layout (groups of 4 features, sample-major
+    // inside a group): for X^T X the same buffer is both operands.
+    const packed = heap.alloc(groups * KC * 4, false);
+    const list = heap.alloc(slabListBytes(d, d) / 8, false);
+    const slabRows = new Int32Array(KC);
+    const slabScale = new Float64Array(KC);
     let i = 0;
     while (i < rows) {
-      const f = heap.f64;
-      const c0 = chunk / 8;
-      let k = 0;
-      for (; i < rows && k < CHUNK; i++) {
+      let kc = 0;
+      for (; i < rows && kc < KC; i++) {
         const wi = w ? w[i]! : 1;
         if (wi === 0) continue;
-        const s = w ? Math.sqrt(wi) : 1;
-        const o = i * d;
-        for (let j = 0; j < d; j++) f[c0 + j * CHUNK + k] = s * (data[o + j]! - mu[j]!);
-        k++;
+        slabRows[kc] = i * d;
+        slabScale[kc] = w ? Math.sqrt(wi) : 1;
+        kc++;
       }
-      if (k === 0) break;
-      gemm(d, d, k, { ptr: chunk, rowStride: CHUNK, colStride: 1 }, { ptr: chunk, rowStride: 1, colStride: CHUNK }, C, {
-        lowerOnly: true,
-      });
+      if (kc === 0) break;
+      const f = heap.f64;
+      const base = packed / 8;
+      // 16 features at a time: each row's 64-byte line of float32 is fetched once and reused from L1
+      // by the four groups, and every group is written sequentially
+      for (let j0 = 0; j0 < d; j0 += 16) {
+        const width = Math.min(16, d - j0);
+        for (let g = 0; g < 4 && j0 + 4 * g < 4 * groups; g++) {
+          const dst = base + ((j0 >> 2) + g) * kc * 4;
+          for (let p = 0; p < kc; p++) {
+            const src = slabRows[p]! + j0 + 4 * g;
+            const sc = slabScale[p]!;
+            for (let c = 0; c < 4; c++) {
+              const j = 4 * g + c;
+              f[dst + 4 * p + c] = j < width ? sc * (data[src + c]! - mu[j0 + j]!) : 0;
+            }
+          }
+        }
+      }
+      runSlab(kc, d, groups, packed, packed, C, true, list);
     }
     const f = heap.f64;
     const sigma = new Float64Array(d * d);
     const scale = 1 / (count - 1);
     const c0 = C.ptr / 8;
-    for (let j = 0; j < d; j++) {
-      for (let r = j; r < d; r++) {
-        const v = f[c0 + r + j * C.ld]! * scale;
-        sigma[r * d + j] = v;
-        sigma[j * d + r] = v;
+    // mirror the lower triangle tile by tile: the transposed writes stay in cache
+    for (let j0 = 0; j0 < d; j0 += 32) {
+      for (let r0 = j0; r0 < d; r0 += 32) {
+        for (let j = j0; j < Math.min(d, j0 + 32); j++) {
+          for (let r = Math.max(r0, j); r < Math.min(d, r0 + 32); r++) {
+            const v = f[c0 + r + j * C.ld]! * scale;
+            sigma[r * d + j] = v;
+            sigma[j * d + r] = v;
+          }
+        }
       }
     }
     return { dim: d, count, mu, sigma };

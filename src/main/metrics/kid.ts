@@ -6,7 +6,8 @@
  *
  * Unlike FID it has an unbiased estimator, which is why it is the metric to trust at small sample
  * counts. Each subset's Gram matrix [X; Y][X; Y]^T is one symmetric float64 product (2 m^2 d
- * multiply-adds; ~4e11 for the default 100 x 1000 at d = 2048, tens of seconds).
+ * multiply-adds; 4e11 for the default 100 x 1000 at d = 2048: ~57 s measured on this 2-core machine
+ * while it was busy with other work, see scripts/bench-fid.ts --extras).
  */
 import { Stream } from '../rng';
 import { f64Heap } from './f64-kernels';

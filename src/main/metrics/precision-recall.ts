@@ -9,7 +9,8 @@
  *
  * Distances come from float64 Gram blocks, ||a||^2 + ||b||^2 - 2 a.b, computed block by block so memory
  * stays bounded (the reference uses float16/float32 on a GPU; here the tie-breaking can only be more
- * exact). Cost: n1^2/2 + n2^2/2 + n1*n2 dot products of length d (4e11 multiply-adds at 10,000 x 2048).
+ * exact). Cost: n1^2/2 + n2^2/2 + n1*n2 dot products of length d (4e11 multiply-adds at 10,000 x 2048,
+ * ~62 s measured here, see scripts/bench-fid.ts --extras).
  */
 import { f64Heap } from './f64-kernels';
 import { allocMatrix, gemm } from './blocked-gemm';
@@ -31,60 +32,46 @@ export interface PrecisionRecallResult {
   generatedRadii2: Float64Array;
 }
 
-interface HeapSet {
-  ptr: number;
-  rows: number;
-  norms: Float64Array;
-}
-
-function loadSet(x: FeatureMatrix): HeapSet {
-  const heap = f64Heap();
+function squaredNorms(x: FeatureMatrix): Float64Array {
   const d = x.cols;
-  const ptr = heap.alloc(x.rows * d + 8, false);
-  const f = heap.f64;
-  f.set(x.data, ptr / 8);
   const norms = new Float64Array(x.rows);
   for (let i = 0; i < x.rows; i++) {
     let s = 0;
-    const o = ptr / 8 + i * d;
-    for (let j = 0; j < d; j++) s += f[o + j]! * f[o + j]!;
+    for (let j = i * d; j < i * d + d; j++) s += x.data[j]! * x.data[j]!;
     norms[i] = s;
   }
-  return { ptr, rows: x.rows, norms };
+  return norms;
 }
 
 /**
- * Visits squared distances between rows [i0, i0+bi) of `a` and [j0, j0+bj) of `b` as a column-major
- * block D(i, j) (leading dimension ld) on the heap.
+ * Squared distances between rows [i0, i0+bi) of `a` (already copied to the heap at aRows) and rows
+ * [j0, j0+bj) of `b`, as a column-major block D(i, j) at `out`. Only one block of each set lives on
+ * the heap at a time, so memory stays at two blocks of rows plus one block of distances.
  */
 function distanceBlock(
-  a: HeapSet,
-  b: HeapSet,
-  d: number,
+  aRows: number,
+  aNorms: Float64Array,
   i0: number,
   bi: number,
+  b: FeatureMatrix,
+  bRows: number,
+  bNorms: Float64Array,
   j0: number,
   bj: number,
   out: { ptr: number; ld: number },
 ): Float64Array {
   const heap = f64Heap();
+  const d = b.cols;
+  heap.f64.set(b.data.subarray(j0 * d, (j0 + bj) * d), bRows / 8);
   heap.f64.fill(0, out.ptr / 8, out.ptr / 8 + out.ld * bj);
-  gemm(
-    bi,
-    bj,
-    d,
-    { ptr: a.ptr + 8 * i0 * d, rowStride: d, colStride: 1 },
-    { ptr: b.ptr + 8 * j0 * d, rowStride: 1, colStride: d },
-    out,
-    { sign: -1 },
-  );
+  gemm(bi, bj, d, { ptr: aRows, rowStride: d, colStride: 1 }, { ptr: bRows, rowStride: 1, colStride: d }, out, { sign: -1 });
   const f = heap.f64;
   const o = out.ptr / 8;
   for (let j = 0; j < bj; j++) {
-    const nb = b.norms[j0 + j]!;
+    const nb = bNorms[j0 + j]!;
     const col = o + j * out.ld;
     for (let i = 0; i < bi; i++) {
-      const v = a.norms[i0 + i]! + nb + 2 * f[col + i]!;
+      const v = aNorms[i0 + i]! + nb + 2 * f[col + i]!;
       f[col + i] = v > 0 ? v : 0;
     }
   }
@@ -103,21 +90,25 @@ function insertSmallest(lists: Float64Array, slots: number, point: number, v: nu
   lists[base + s] = v;
 }
 
-function manifoldRadii2(set: HeapSet, d: number, k: number, block: number): Float64Array {
+function manifoldRadii2(x: FeatureMatrix, norms: Float64Array, k: number, block: number): Float64Array {
   const heap = f64Heap();
-  const n = set.rows;
+  const n = x.rows;
+  const d = x.cols;
   if (n <= k) throw new Error(`precision/recall: a set of ${n} samples has no ${k}-th nearest neighbour`);
   const slots = k + 1;
   const lists = new Float64Array(n * slots).fill(Infinity);
   const mark = heap.mark();
   try {
+    const rowsA = heap.alloc(block * d + 8, false);
+    const rowsB = heap.alloc(block * d + 8, false);
     const out = allocMatrix(heap, block, block);
     for (let i0 = 0; i0 < n; i0 += block) {
       const bi = Math.min(block, n - i0);
+      heap.f64.set(x.data.subarray(i0 * d, (i0 + bi) * d), rowsA / 8);
       // symmetric: each off-diagonal block serves its rows and its columns
       for (let j0 = 0; j0 <= i0; j0 += block) {
         const bj = Math.min(block, n - j0);
-        const f = distanceBlock(set, set, d, i0, bi, j0, bj, out);
+        const f = distanceBlock(rowsA, norms, i0, bi, x, rowsB, norms, j0, bj, out);
         const o = out.ptr / 8;
         for (let j = 0; j < bj; j++) {
           const col = o + j * out.ld;
@@ -155,20 +146,23 @@ export function precisionRecall(reference: FeatureMatrix, generated: FeatureMatr
   const block = opts.blockSize ?? 2048;
   const d = reference.cols;
   const heap = f64Heap();
+  const refNorms = squaredNorms(reference);
+  const genNorms = squaredNorms(generated);
+  const rRef = manifoldRadii2(reference, refNorms, k, block);
+  const rGen = manifoldRadii2(generated, genNorms, k, block);
+  const refIn = new Uint8Array(reference.rows); // reference point inside the generated manifold
+  const genIn = new Uint8Array(generated.rows); // generated point inside the reference manifold
   const mark = heap.mark();
   try {
-    const ref = loadSet(reference);
-    const gen = loadSet(generated);
-    const rRef = manifoldRadii2(ref, d, k, block);
-    const rGen = manifoldRadii2(gen, d, k, block);
-    const refIn = new Uint8Array(ref.rows); // reference point inside the generated manifold
-    const genIn = new Uint8Array(gen.rows); // generated point inside the reference manifold
+    const rowsA = heap.alloc(block * d + 8, false);
+    const rowsB = heap.alloc(block * d + 8, false);
     const out = allocMatrix(heap, block, block);
-    for (let i0 = 0; i0 < ref.rows; i0 += block) {
-      const bi = Math.min(block, ref.rows - i0);
-      for (let j0 = 0; j0 < gen.rows; j0 += block) {
-        const bj = Math.min(block, gen.rows - j0);
-        const f = distanceBlock(ref, gen, d, i0, bi, j0, bj, out);
+    for (let i0 = 0; i0 < reference.rows; i0 += block) {
+      const bi = Math.min(block, reference.rows - i0);
+      heap.f64.set(reference.data.subarray(i0 * d, (i0 + bi) * d), rowsA / 8);
+      for (let j0 = 0; j0 < generated.rows; j0 += block) {
+        const bj = Math.min(block, generated.rows - j0);
+        const f = distanceBlock(rowsA, refNorms, i0, bi, generated, rowsB, genNorms, j0, bj, out);
         const o = out.ptr / 8;
         for (let j = 0; j < bj; j++) {
           const col = o + j * out.ld;
@@ -187,7 +181,7 @@ export function precisionRecall(reference: FeatureMatrix, generated: FeatureMatr
     for (const v of genIn) p += v;
     let r = 0;
     for (const v of refIn) r += v;
-    return { precision: p / gen.rows, recall: r / ref.rows, k, referenceRadii2: rRef, generatedRadii2: rGen };
+    return { precision: p / generated.rows, recall: r / reference.rows, k, referenceRadii2: rRef, generatedRadii2: rGen };
   } finally {
     heap.release(mark);
   }

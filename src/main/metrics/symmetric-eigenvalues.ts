@@ -7,7 +7,7 @@
  * streams the trailing matrix from cache. Eigenvectors (which a matrix square root would need) would
  * triple the cost and are not needed for a trace.
  */
-import { f64Heap } from './f64-kernels';
+import { f64Heap, ITEM } from './f64-kernels';
 import { asOperand, gemm, offsetOperand, roundUp4, type HeapMatrix } from './blocked-gemm';
 
 const NB = 32;
@@ -33,6 +33,7 @@ function tridiagonalize(a: HeapMatrix, d: Float64Array, e: Float64Array): void {
   const wLd = roundUp4(n);
   const wPtr = heap.alloc(wLd * NB + 8);
   const k = heap.k;
+  const symv = parallelSymv(n);
   for (let i0 = 0; i0 < n; i0 += NB) {
     const m = n - i0; // size of the trailing block
     const nb = Math.min(NB, m);
@@ -74,7 +75,7 @@ function tridiagonalize(a: HeapMatrix, d: Float64Array, e: Float64Array): void {
       const y = W(i + 1, i);
       const yAt = y / 8;
       for (let r = 0; r < len; r++) f[yAt + r] = 0;
-      k.symv(len, A(i + 1, i + 1), 8 * ld, v, y);
+      symv(len, A(i + 1, i + 1), 8 * ld, v, y);
       if (i > 0) {
         for (let kk = 0; kk < i; kk++) {
           const wv = k.dot(len, W(i + 1, kk), v);
@@ -104,18 +105,79 @@ function tridiagonalize(a: HeapMatrix, d: Float64Array, e: Float64Array): void {
 }
 
 /**
+ * y += A x for the lower-stored symmetric m x m A (m <= n), with the columns shared out between the
+ * threads in chunks of equal work; each thread accumulates into its own copy of y. Small products run
+ * on the calling thread alone, where waking a helper would cost more than it saves.
+ */
+function parallelSymv(n: number): (m: number, a: number, lda8: number, x: number, y: number) => void {
+  const heap = f64Heap();
+  const threads = heap.threads;
+  const k = heap.k;
+  if (threads === 1) return (m, a, lda8, x, y) => k.symv(m, a, lda8, x, y, 0, m);
+  const chunks = 4 * threads;
+  const stride = roundUp4(n) + 8;
+  const yBufs = heap.alloc(threads * stride, false);
+  const list = heap.alloc(Math.ceil((chunks * ITEM) / 2) + 2, false);
+  return (m, a, lda8, x, y) => {
+    if (m < 384) {
+      k.symv(m, a, lda8, x, y, 0, m);
+      return;
+    }
+    const f = heap.f64;
+    const b0 = yBufs / 8;
+    for (let t = 0; t < threads; t++) f.fill(0, b0 + t * stride, b0 + t * stride + m);
+    const it = heap.i32;
+    // column c costs ~(m - c): boundaries where the cumulative cost c m - c^2/2 reaches j/chunks of the total
+    let c0 = 0;
+    let count = 0;
+    for (let j = 1; j <= chunks && c0 < m; j++) {
+      const target = ((j / chunks) * m * m) / 2;
+      let c1 = j === chunks ? m : 2 * Math.round((m - Math.sqrt(Math.max(0, m * m - 2 * target))) / 2);
+      c1 = Math.min(m, Math.max(c1, c0 + 2));
+      if (c1 !== m && c1 % 2 === 1) c1++;
+      const o = list / 4 + ITEM * count++;
+      it[o] = 1;
+      it[o + 1] = m;
+      it[o + 2] = a;
+      it[o + 3] = lda8;
+      it[o + 4] = x;
+      it[o + 5] = yBufs;
+      it[o + 6] = stride * 8;
+      it[o + 7] = c0;
+      it[o + 8] = c1;
+      c0 = c1;
+    }
+    heap.runItems(list, count);
+    const g = heap.f64;
+    const y0 = y / 8;
+    for (let t = 0; t < threads; t++) {
+      const o = b0 + t * stride;
+      for (let r = 0; r < m; r++) g[y0 + r] += g[o + r]!;
+    }
+  };
+}
+
+/**
  * Eigenvalues of the symmetric tridiagonal matrix (diagonal d, off-diagonal e[i] between i and i+1),
  * by the implicit QL method with Wilkinson-type shifts (EISPACK tql1). d and e are destroyed.
  */
 export function tridiagonalEigenvalues(d: Float64Array, e: Float64Array): Float64Array {
   const n = d.length;
+  // Deflate when an off-diagonal is negligible against the whole matrix (EISPACK tql1's test), not
+  // just against its neighbours: a PSD matrix of low rank reduces to a block of round-off sized
+  // entries next to large ones, where a purely local test never fires. Eigenvalues stay within
+  // eps * ||T|| of exact, which is all the reduction to tridiagonal form guarantees anyway.
+  let norm = 0;
+  for (let i = 0; i < n; i++) norm = Math.max(norm, Math.abs(d[i]!) + Math.abs(e[i]!) + (i > 0 ? Math.abs(e[i - 1]!) : 0));
+  const small = Number.EPSILON * norm;
   for (let l = 0; l < n; l++) {
     let iter = 0;
     let m: number;
     do {
       for (m = l; m < n - 1; m++) {
         const dd = Math.abs(d[m]!) + Math.abs(d[m + 1]!);
-        if (Math.abs(e[m]!) <= Number.EPSILON * dd) break;
+        const em = Math.abs(e[m]!);
+        if (em <= Number.EPSILON * dd || em <= small) break;
       }
       if (m !== l) {
         if (iter++ === 60) throw new Error('tridiagonal eigenvalues: QL iteration did not converge');
