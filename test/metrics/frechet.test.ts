@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Stream } from '../../src/main/rng';
 import { frechetDistance, frechetDistanceTo, prepareFrechetReference } from '../../src/main/metrics/frechet';
 import { gaussianStats, type GaussianStats } from '../../src/main/metrics/gaussian-stats';
+import { setMetricThreads } from '../../src/main/metrics/f64-kernels';
 
 const stats = (mu: ArrayLike<number>, sigma: ArrayLike<number>, count = 100): GaussianStats => ({
   dim: mu.length,
@@ -312,6 +313,20 @@ describe('Frechet distance: singular and invalid covariances', () => {
     const mu = [0, 0];
     expect(() => frechetDistance(stats(mu, [1, 0, 0, NaN]), stats(mu, diag([1, 1])))).toThrow(/not finite/);
     expect(() => frechetDistance(stats(mu, diag([1e200, 1e200])), stats(mu, diag([1e200, 1e200])))).toThrow(/not finite/);
+  });
+
+  it('gives the same bits on one thread and on several (work is shared out dynamically)', () => {
+    const d = 450; // above the size where the symmetric products are split between threads
+    const a = { data: features(700, d, 9, 0.3), rows: 700, cols: d };
+    const b = { data: features(600, d, 10, 0.4), rows: 600, cols: d };
+    const run = (threads: number) => {
+      setMetricThreads(threads);
+      return frechetDistance(gaussianStats(a), gaussianStats(b)).distance;
+    };
+    const one = run(1);
+    expect(run(2)).toBe(one);
+    expect(run(3)).toBe(one);
+    expect(run(2)).toBe(one);
   });
 
   it('a prepared reference gives the same distance as the one-shot call', () => {

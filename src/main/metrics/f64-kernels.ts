@@ -325,12 +325,13 @@ interface KernelExports {
 const PAGE = 65536;
 const MAX_PAGES = 65536; // 4 GiB, the wasm32 limit
 /**
- * A work item is ITEM int32s: a kind, then arguments.
+ * A work item is ITEM int32s: a kind, then up to 7 arguments.
  *   kind 0: gemm4(kc, p, q, qStride, nt, c, ldc)
- *   kind 1: symv(m, a, lda8, x, y + thread * yStride, c0, c1), args (m, a, lda8, x, y, yStride, c0, c1):
- *           each thread accumulates into its own y, which the caller sums.
+ *   kind 1: symv(m, a, lda8, x, y, c0, c1)
+ * Which thread runs an item varies from run to run, so items must produce the same bits wherever they
+ * run: each writes its own outputs, and partial results are combined by the caller in a fixed order.
  */
-export const ITEM = 9;
+export const ITEM = 8;
 
 /**
  * Helper threads share the kernel memory and take work items from a list, one at a time, through an
@@ -341,7 +342,7 @@ export const ITEM = 9;
  */
 const WORKER_SOURCE = `
 const { workerData } = require('node:worker_threads');
-const { module, memory, job: jobBuffer, state: stateBuffer, thread } = workerData;
+const { module, memory, job: jobBuffer, state: stateBuffer } = workerData;
 const k = new WebAssembly.Instance(module, { env: { memory } }).exports;
 const job = new Int32Array(jobBuffer);
 const state = new Int32Array(stateBuffer);
@@ -356,7 +357,7 @@ for (;;) {
     for (let i = Atomics.add(job, 2, 1); i < count; i = Atomics.add(job, 2, 1)) {
       const o = ptr + ${ITEM} * i;
       if (it[o] === 0) k.gemm4(it[o + 1], it[o + 2], it[o + 3], it[o + 4], it[o + 5], it[o + 6], it[o + 7]);
-      else k.symv(it[o + 1], it[o + 2], it[o + 3], it[o + 4], it[o + 5] + thread * it[o + 6], it[o + 7], it[o + 8]);
+      else k.symv(it[o + 1], it[o + 2], it[o + 3], it[o + 4], it[o + 5], it[o + 6], it[o + 7]);
     }
   } catch {
     Atomics.store(job, 3, 1);
@@ -432,7 +433,7 @@ class F64Heap {
       try {
         worker = new Worker(WORKER_SOURCE, {
           eval: true,
-          workerData: { module: this.module, memory: this.memory, job: this.job.buffer, state: state.buffer, thread: this.helpers.length + 1 },
+          workerData: { module: this.module, memory: this.memory, job: this.job.buffer, state: state.buffer },
         });
       } catch {
         return; // no threads here: the caller does all the work
@@ -443,15 +444,14 @@ class F64Heap {
     }
   }
 
-  /** Threads that run items (the caller is thread 0); symv items need this many y buffers. */
+  /** Threads that run items, the caller included. */
   get threads(): number {
     return 1 + this.helpers.length;
   }
 
   /**
    * Runs the work items listed at byte `ptr` (count x ITEM int32) on all threads and returns when all
-   * are done. Items must not write what other items read or write (symv items each get their
-   * thread's own y).
+   * are done. Items must not write what other items read or write.
    */
   runItems(ptr: number, count: number): void {
     const job = this.job;
@@ -468,7 +468,7 @@ class F64Heap {
     for (let i = Atomics.add(job, 2, 1); i < count; i = Atomics.add(job, 2, 1)) {
       const o = base + ITEM * i;
       if (it[o] === 0) gemm4(it[o + 1]!, it[o + 2]!, it[o + 3]!, it[o + 4]!, it[o + 5]!, it[o + 6]!, it[o + 7]!);
-      else symv(it[o + 1]!, it[o + 2]!, it[o + 3]!, it[o + 4]!, it[o + 5]!, it[o + 7]!, it[o + 8]!);
+      else symv(it[o + 1]!, it[o + 2]!, it[o + 3]!, it[o + 4]!, it[o + 5]!, it[o + 6]!, it[o + 7]!);
     }
     for (const h of helpers) {
       // withdraw a job the helper never picked up; otherwise wait until it has finished its last item

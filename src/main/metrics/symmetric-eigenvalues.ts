@@ -105,54 +105,55 @@ function tridiagonalize(a: HeapMatrix, d: Float64Array, e: Float64Array): void {
 }
 
 /**
- * y += A x for the lower-stored symmetric m x m A (m <= n), with the columns shared out between the
- * threads in chunks of equal work; each thread accumulates into its own copy of y. Small products run
- * on the calling thread alone, where waking a helper would cost more than it saves.
+ * y += A x for the lower-stored symmetric m x m A (m <= n), in a fixed number of column chunks of
+ * equal work that any thread may take. Each chunk accumulates into its own partial y and the partials
+ * are added in chunk order, so the result has the same bits whatever the number of threads (which a
+ * per-thread accumulator would not: FID would change in the 12th digit between machines).
  */
+const SYMV_CHUNKS = 8;
+
 function parallelSymv(n: number): (m: number, a: number, lda8: number, x: number, y: number) => void {
   const heap = f64Heap();
-  const threads = heap.threads;
   const k = heap.k;
-  if (threads === 1) return (m, a, lda8, x, y) => k.symv(m, a, lda8, x, y, 0, m);
-  const chunks = 4 * threads;
   const stride = roundUp4(n) + 8;
-  const yBufs = heap.alloc(threads * stride, false);
-  const list = heap.alloc(Math.ceil((chunks * ITEM) / 2) + 2, false);
+  const partials = heap.alloc(SYMV_CHUNKS * stride, false);
+  const list = heap.alloc(Math.ceil((SYMV_CHUNKS * ITEM) / 2) + 2, false);
   return (m, a, lda8, x, y) => {
     if (m < 384) {
-      k.symv(m, a, lda8, x, y, 0, m);
+      k.symv(m, a, lda8, x, y, 0, m); // too small to be worth waking a helper
       return;
     }
     const f = heap.f64;
-    const b0 = yBufs / 8;
-    for (let t = 0; t < threads; t++) f.fill(0, b0 + t * stride, b0 + t * stride + m);
+    const p0 = partials / 8;
+    f.fill(0, p0, p0 + SYMV_CHUNKS * stride);
     const it = heap.i32;
     // column c costs ~(m - c): boundaries where the cumulative cost c m - c^2/2 reaches j/chunks of the total
     let c0 = 0;
     let count = 0;
-    for (let j = 1; j <= chunks && c0 < m; j++) {
-      const target = ((j / chunks) * m * m) / 2;
-      let c1 = j === chunks ? m : 2 * Math.round((m - Math.sqrt(Math.max(0, m * m - 2 * target))) / 2);
+    for (let j = 1; j <= SYMV_CHUNKS && c0 < m; j++) {
+      const target = ((j / SYMV_CHUNKS) * m * m) / 2;
+      let c1 = j === SYMV_CHUNKS ? m : 2 * Math.round((m - Math.sqrt(Math.max(0, m * m - 2 * target))) / 2);
       c1 = Math.min(m, Math.max(c1, c0 + 2));
       if (c1 !== m && c1 % 2 === 1) c1++;
-      const o = list / 4 + ITEM * count++;
+      const o = list / 4 + ITEM * count;
       it[o] = 1;
       it[o + 1] = m;
       it[o + 2] = a;
       it[o + 3] = lda8;
       it[o + 4] = x;
-      it[o + 5] = yBufs;
-      it[o + 6] = stride * 8;
-      it[o + 7] = c0;
-      it[o + 8] = c1;
+      it[o + 5] = partials + 8 * count * stride;
+      it[o + 6] = c0;
+      it[o + 7] = c1;
+      count++;
       c0 = c1;
     }
     heap.runItems(list, count);
     const g = heap.f64;
     const y0 = y / 8;
-    for (let t = 0; t < threads; t++) {
-      const o = b0 + t * stride;
-      for (let r = 0; r < m; r++) g[y0 + r] += g[o + r]!;
+    for (let r = 0; r < m; r++) {
+      let s = g[y0 + r]!;
+      for (let t = 0; t < count; t++) s += g[p0 + t * stride + r]!;
+      g[y0 + r] = s;
     }
   };
 }
