@@ -119,6 +119,10 @@ async function main(): Promise<void> {
   // A vanished parent closes our pipes; writing to them must not crash the final checkpoint.
   process.stdout.on('error', () => undefined);
   process.stderr.on('error', () => undefined);
+  // A terminal's Ctrl-C reaches the whole process group, us included. The supervisor owns it: it
+  // asks us to stop (and we checkpoint), or we notice it is gone — dying mid-step would lose the
+  // steps since the last checkpoint.
+  process.on('SIGINT', () => undefined);
 
   const parentPid = process.ppid;
   let stopReason: StopReason | null = null;

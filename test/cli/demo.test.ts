@@ -1,0 +1,82 @@
+/**
+ * `xlab demo` as a user runs it (bin/xlab.mjs in a child process, XLAB_HOME on a temp dir): the
+ * two training runs and their sample sets go through the job system into the history, in one
+ * experiment, and a second invocation reuses them instead of creating new runs.
+ */
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { removeTmpDirs, repoRoot, tmpDataDir } from '../jobs/harness';
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function xlab(args: string[], home: string): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(repoRoot, 'bin', 'xlab.mjs'), ...args], {
+      cwd: repoRoot,
+      env: { ...process.env, XLAB_HOME: home },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d) => (stdout += d));
+    child.stderr!.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+interface ListedRun {
+  id: string;
+  kind: string;
+  objective: string | null;
+  status: string;
+  experimentId: number | null;
+  parentRunId: string | null;
+}
+
+async function listRuns(home: string): Promise<ListedRun[]> {
+  const r = await xlab(['runs', 'list', '--json'], home);
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout).runs;
+}
+
+afterAll(() => removeTmpDirs());
+
+describe('xlab demo', () => {
+  it('records both runs and their sample sets in the history, and a re-run reuses them', async () => {
+    const home = tmpDataDir('xlab-demo-home-');
+    const out = tmpDataDir('xlab-demo-out-');
+    const args = ['demo', '--steps', '4', '--batch', '4', '--sample-steps', '5', '--n', '4', '--out', out];
+
+    const first = await xlab(args, home);
+    expect(first.code, first.stderr).toBe(0);
+    expect(fs.existsSync(path.join(out, 'compare_T5.png'))).toBe(true);
+
+    const runs = await listRuns(home);
+    const train = runs.filter((r) => r.kind === 'train');
+    expect(train.map((r) => r.objective).sort()).toEqual(['adm', 'adm-ip']);
+    expect(train.every((r) => r.status === 'done')).toBe(true);
+    expect(train[0]!.experimentId).not.toBeNull();
+    expect(new Set(train.map((r) => r.experimentId)).size).toBe(1);
+    // The sample sets were drawn by sampling jobs: one recorded sampling run per training run.
+    const sample = runs.filter((r) => r.kind === 'sample');
+    expect(sample.map((r) => r.parentRunId).sort()).toEqual(train.map((r) => r.id).sort());
+
+    const summary = JSON.parse(fs.readFileSync(path.join(out, 'summary.json'), 'utf8'));
+    expect(Object.values(summary.runIds).sort()).toEqual(train.map((r) => r.id).sort());
+
+    fs.rmSync(path.join(out, 'compare_T5.png'));
+    const second = await xlab(args, home);
+    expect(second.code, second.stderr).toBe(0);
+    expect(second.stderr).toMatch(/already trained/);
+    expect(fs.existsSync(path.join(out, 'compare_T5.png'))).toBe(true);
+    const again = await listRuns(home);
+    expect(again.map((r) => r.id).sort()).toEqual(runs.map((r) => r.id).sort());
+  }, 90_000);
+});
