@@ -509,3 +509,19 @@ describe('transactions, read-only and failure modes', () => {
     }
   });
 });
+
+describe('run listing without the JSON columns', () => {
+  it('returns the same rows with config {} and machine null', () => {
+    newRun({ name: 'a', config: { lr: 1e-4, nested: { x: 1 } }, machine: { cpus: 2 } });
+    newRun({ name: 'b', config: { lr: 2e-4 } });
+    const full = store.listRuns({ orderBy: 'name' });
+    const summary = store.listRuns({ orderBy: 'name' }, { columns: 'summary' });
+    expect(summary.map((r) => r.id)).toEqual(full.map((r) => r.id));
+    expect(full[0]!.config).toEqual({ lr: 1e-4, nested: { x: 1 } });
+    for (const [i, r] of summary.entries()) {
+      expect(r.config).toEqual({});
+      expect(r.machine).toBeNull();
+      expect({ ...r, config: full[i]!.config, machine: full[i]!.machine }).toEqual(full[i]);
+    }
+  });
+});

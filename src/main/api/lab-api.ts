@@ -306,7 +306,7 @@ export function createLabApi(opts: LabApiOptions): LabService {
     // --- queries ------------------------------------------------------------------------------
     async listRuns(query = {}) {
       const { limit, offset, orderBy, direction, ...filter } = query;
-      const rows = store.listRuns(query);
+      const rows = store.listRuns(query, { columns: 'summary' });
       const total = limit === undefined && !offset ? rows.length : store.countRuns(filter);
       return { runs: rows.map(toRunSummary), total, offset: offset ?? 0, limit: limit ?? null };
     },

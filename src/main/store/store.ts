@@ -105,7 +105,8 @@ export interface Store {
 
   createRun(input: NewRun): RunRow;
   getRun(id: string): RunRow | undefined;
-  listRuns(query?: ListRunsQuery): RunRow[];
+  /** With columns 'summary', config is {} and machine null (much faster for long lists). */
+  listRuns(query?: ListRunsQuery, opts?: { columns?: 'full' | 'summary' }): RunRow[];
   countRuns(query?: Omit<ListRunsQuery, 'limit' | 'offset' | 'orderBy' | 'direction'>): number;
   updateRun(id: string, patch: RunPatch, opts?: { expectStatus?: RunStatus | readonly RunStatus[] }): RunRow;
   /** Deletes the run and everything hanging off it; returns its artifact folder for the caller to remove. */
@@ -424,6 +425,12 @@ function toArtifact(r: RawArtifact): ArtifactRow {
 const RUN_COLUMNS =
   RUN_FIELDS.map((c) => `r.${c}`).join(', ') +
   `, (SELECT group_concat(t.tag, char(31)) FROM tags t WHERE t.run_id = r.id) AS tags_concat`;
+
+/**
+ * The same columns with the JSON blobs left out: parsing 10,000 configs dominates a full listing,
+ * and a list view shows none of them.
+ */
+const RUN_SUMMARY_COLUMNS = RUN_COLUMNS.replace('r.config_json', `'{}'`).replace('r.machine_json', 'NULL');
 
 const EXPERIMENT_SELECT = `
   SELECT e.*, (SELECT count(*) FROM runs r WHERE r.experiment_id = e.id) AS run_count
@@ -971,7 +978,7 @@ function createStore(db: Db, dataDir: string, dbPath: string, isReadonly: boolea
       });
     },
     getRun,
-    listRuns(query = {}) {
+    listRuns(query = {}, opts = {}) {
       checkInt(query.limit, 'limit');
       checkInt(query.offset, 'offset');
       const orderBy = query.orderBy ?? 'createdAt';
@@ -979,7 +986,8 @@ function createStore(db: Db, dataDir: string, dbPath: string, isReadonly: boolea
       const order = RUN_ORDER[orderBy];
       const dir = (query.direction ?? order.defaultDir) === 'asc' ? 'ASC' : 'DESC';
       const { where, params } = runFilter(query);
-      const sql = `SELECT ${RUN_COLUMNS} FROM runs r ${where} ORDER BY ${order.sql(dir)} LIMIT @limit OFFSET @offset`;
+      const columns = opts.columns === 'summary' ? RUN_SUMMARY_COLUMNS : RUN_COLUMNS;
+      const sql = `SELECT ${columns} FROM runs r ${where} ORDER BY ${order.sql(dir)} LIMIT @limit OFFSET @offset`;
       const rows = stmt(sql)
         .raw(true)
         .all({ ...params, limit: query.limit ?? -1, offset: query.offset ?? 0 }) as unknown[][];
