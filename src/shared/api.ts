@@ -14,7 +14,7 @@ import { LAB_METHOD_PARAMS, type LabMethod } from './lab-methods';
 export { LAB_METHOD_PARAMS, LAB_METHODS, isLabMethod, type LabMethod } from './lab-methods';
 
 // ---------------------------------------------------------------------------------------------
-// Enumerations (mirrors of the store's; lab-api.ts checks at compile time that they agree)
+// Enumerations (the store uses these too)
 
 export const RUN_KINDS = ['train', 'sample', 'evaluate'] as const;
 export type RunKind = (typeof RUN_KINDS)[number];

@@ -78,87 +78,21 @@ export interface LabService extends LabApi {
 
 // --- row -> wire mapping (no paths, no NaN) ----------------------------------------------------
 
-function toRunInfo(r: RunRow): RunInfo {
-  return {
-    id: r.id,
-    experimentId: r.experimentId,
-    name: r.name,
-    kind: r.kind,
-    objective: r.objective,
-    gamma: r.gamma,
-    dataset: r.dataset,
-    preset: r.preset,
-    config: r.config,
-    seed: r.seed,
-    status: r.status,
-    stepsDone: r.stepsDone,
-    stepsPlanned: r.stepsPlanned,
-    createdAt: r.createdAt,
-    startedAt: r.startedAt,
-    finishedAt: r.finishedAt,
-    backend: r.backend,
-    machine: r.machine,
-    appVersion: r.appVersion,
-    gitCommit: r.gitCommit,
-    error: r.error,
-    parentRunId: r.parentRunId,
-    bestFid: r.bestFid,
-    tags: r.tags,
-  };
+// Store rows are the API's shapes plus file paths; the paths never leave the main process.
+function toRunInfo({ dir: _dir, ...info }: RunRow): RunInfo {
+  return info;
 }
 
-function toRunSummary(r: RunRow): RunSummary {
-  return {
-    id: r.id,
-    experimentId: r.experimentId,
-    name: r.name,
-    kind: r.kind,
-    objective: r.objective,
-    gamma: r.gamma,
-    dataset: r.dataset,
-    preset: r.preset,
-    seed: r.seed,
-    status: r.status,
-    stepsDone: r.stepsDone,
-    stepsPlanned: r.stepsPlanned,
-    createdAt: r.createdAt,
-    startedAt: r.startedAt,
-    finishedAt: r.finishedAt,
-    backend: r.backend,
-    appVersion: r.appVersion,
-    gitCommit: r.gitCommit,
-    error: r.error,
-    parentRunId: r.parentRunId,
-    bestFid: r.bestFid,
-    tags: r.tags,
-  };
+function toRunSummary({ dir: _dir, config: _config, machine: _machine, ...summary }: RunRow): RunSummary {
+  return summary;
 }
 
-function toCheckpointInfo(c: CheckpointRow): CheckpointInfo {
-  return {
-    runId: c.runId,
-    step: c.step,
-    createdAt: c.createdAt,
-    isEmaIncluded: c.isEmaIncluded,
-    bytes: c.bytes,
-    artifactId: c.artifactId,
-  };
+function toCheckpointInfo({ path: _path, ...info }: CheckpointRow): CheckpointInfo {
+  return info;
 }
 
-function toSampleSetInfo(s: SampleSetRow): SampleSetInfo {
-  return {
-    id: s.id,
-    runId: s.runId,
-    checkpointStep: s.checkpointStep,
-    sampler: s.sampler,
-    stepsSpec: s.stepsSpec,
-    epsScale: s.epsScale,
-    seed: s.seed,
-    count: s.count,
-    npzArtifactId: s.npzArtifactId,
-    gridArtifactId: s.gridArtifactId,
-    createdAt: s.createdAt,
-  };
+function toSampleSetInfo({ npzPath: _npz, gridPath: _grid, ...info }: SampleSetRow): SampleSetInfo {
+  return info;
 }
 
 function toEvaluationInfo(e: EvaluationRow): EvaluationInfo {

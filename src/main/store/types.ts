@@ -6,25 +6,32 @@
  */
 import { z } from 'zod';
 
-export const RUN_KINDS = ['train', 'sample', 'evaluate'] as const;
-export type RunKind = (typeof RUN_KINDS)[number];
+import {
+  JOB_STATUSES,
+  RUN_KINDS,
+  RUN_ORDER_FIELDS,
+  RUN_STATUSES,
+  type CheckpointInfo,
+  type EvaluationInfo,
+  type ExperimentInfo,
+  type JobStatus,
+  type JsonObject,
+  type NoteInfo,
+  type RunInfo,
+  type RunKind,
+  type RunStatus,
+  type SampleSetInfo,
+} from '../../shared/api';
 
-export const RUN_STATUSES = [
-  'queued',
-  'running',
-  'paused',
-  'done',
-  'failed',
-  'cancelled',
-  'interrupted',
-] as const;
-export type RunStatus = (typeof RUN_STATUSES)[number];
+// The enumerations and row shapes are the API's (src/shared/api.ts); the store's rows add only the
+// file paths that never cross the API boundary.
+export { JOB_STATUSES, RUN_KINDS, RUN_ORDER_FIELDS, RUN_STATUSES };
+export type { JobStatus, JsonObject, RunKind, RunStatus };
+
 
 export const JOB_KINDS = RUN_KINDS;
 export type JobKind = RunKind;
 
-export const JOB_STATUSES = ['queued', 'running', 'done', 'failed', 'cancelled', 'interrupted'] as const;
-export type JobStatus = (typeof JOB_STATUSES)[number];
 
 export const ARTIFACT_KINDS = ['checkpoint', 'samples', 'grid', 'log', 'other'] as const;
 export type ArtifactKind = (typeof ARTIFACT_KINDS)[number];
@@ -47,7 +54,6 @@ export const RUN_TRANSITIONS: Readonly<Record<RunStatus, readonly RunStatus[]>> 
 
 export const TERMINAL_RUN_STATUSES: readonly RunStatus[] = ['done', 'failed', 'cancelled'];
 
-export type JsonObject = { [key: string]: unknown };
 
 export type StoreErrorCode =
   | 'NEWER_SCHEMA' // written by a newer app; we must not touch it
@@ -76,42 +82,11 @@ export class StoreError extends Error {
 // ---------------------------------------------------------------------------------------------
 // Rows (what the Store returns)
 
-export interface ExperimentRow {
-  id: number;
-  name: string;
-  description: string | null;
-  createdAt: number;
-  runCount: number;
-}
+export type ExperimentRow = ExperimentInfo;
 
-export interface RunRow {
-  id: string;
-  experimentId: number | null;
-  name: string;
-  kind: RunKind;
-  objective: string | null;
-  gamma: number | null;
-  dataset: string | null;
-  preset: string | null;
-  config: JsonObject;
-  seed: number;
-  status: RunStatus;
-  stepsDone: number;
-  stepsPlanned: number | null;
-  createdAt: number;
-  startedAt: number | null;
-  finishedAt: number | null;
-  backend: string | null;
-  machine: JsonObject | null;
-  appVersion: string | null;
-  gitCommit: string | null;
-  error: string | null;
+export interface RunRow extends RunInfo {
   /** Relative to the data dir, forward slashes: `runs/<id>`. */
   dir: string;
-  parentRunId: string | null;
-  /** Lowest 'fid' evaluation of this run over all comparability keys: a sort key, not a comparison. */
-  bestFid: number | null;
-  tags: string[];
 }
 
 export interface MetricSeries {
@@ -123,51 +98,20 @@ export interface MetricSeries {
   total: number;
 }
 
-export interface CheckpointRow {
-  runId: string;
-  step: number;
+export interface CheckpointRow extends CheckpointInfo {
+  /** Relative to the data dir. */
   path: string;
-  createdAt: number;
-  isEmaIncluded: boolean;
-  bytes: number | null;
-  artifactId: string | null;
 }
 
-export interface SampleSetRow {
-  id: number;
-  runId: string;
-  checkpointStep: number | null;
-  sampler: JsonObject;
-  stepsSpec: string | null;
-  epsScale: number | null;
-  seed: number;
-  count: number;
+export interface SampleSetRow extends SampleSetInfo {
+  /** Relative to the data dir. */
   npzPath: string | null;
   gridPath: string | null;
-  npzArtifactId: string | null;
-  gridArtifactId: string | null;
-  createdAt: number;
 }
 
-export interface EvaluationRow {
-  id: number;
-  runId: string;
-  sampleSetId: number | null;
-  metric: string;
-  value: number;
-  ciLow: number | null;
-  ciHigh: number | null;
-  comparabilityKey: string;
-  details: JsonObject | null;
-  createdAt: number;
-}
+export type EvaluationRow = EvaluationInfo;
 
-export interface NoteRow {
-  id: number;
-  runId: string;
-  text: string;
-  createdAt: number;
-}
+export type NoteRow = NoteInfo;
 
 export interface JobRow {
   id: number;
@@ -250,7 +194,6 @@ export const RunPatchSchema = z
   .partial();
 export type RunPatch = z.input<typeof RunPatchSchema>;
 
-export const RUN_ORDER_FIELDS = ['createdAt', 'name', 'status', 'bestFid', 'finishedAt', 'stepsDone'] as const;
 export type RunOrderField = (typeof RUN_ORDER_FIELDS)[number];
 
 export interface ListRunsQuery {
