@@ -14,6 +14,7 @@ import {
   type CheckpointInfo,
   type EvaluationInfo,
   type ExperimentInfo,
+  type JobInfo,
   type JobStatus,
   type JsonObject,
   type NoteInfo,
@@ -113,21 +114,9 @@ export type EvaluationRow = EvaluationInfo;
 
 export type NoteRow = NoteInfo;
 
-export interface JobRow {
-  id: number;
-  runId: string;
-  kind: JobKind;
+/** The API's job shape; in the queue itself a job is never 'paused' (see JobStatusView). */
+export interface JobRow extends Omit<JobInfo, 'status'> {
   status: JobStatus;
-  args: JsonObject;
-  pid: number | null;
-  attempts: number;
-  priority: number;
-  createdAt: number;
-  startedAt: number | null;
-  heartbeatAt: number | null;
-  finishedAt: number | null;
-  error: string | null;
-  logTail: string | null;
 }
 
 export interface ArtifactRow {
