@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { withCtx, type Info, type WasmCtx } from './ctx';
+import { wasmKernel, withCtx, type Info, type WasmCtx } from './ctx';
 import { transpose2d } from './js-loops';
 
 /** Copies batch entry `b` of a [batch, r, c] tensor into a fresh [1, rows, cols] tensor, transposing if asked. */
@@ -23,9 +23,7 @@ function entry(ctx: WasmCtx, t: Info, b: number, transpose: boolean): Info {
 }
 
 export function batchMatMulKernelConfig(): tf.KernelConfig {
-  const builtin = tf.getKernel(tf.BatchMatMul, 'wasm');
-  if (builtin == null) throw new Error("wasm kernel 'BatchMatMul' is not registered");
-  const builtinFunc = builtin.kernelFunc;
+  const builtinFunc = wasmKernel(tf.BatchMatMul);
   return {
     kernelName: tf.BatchMatMul,
     backendName: 'wasm',

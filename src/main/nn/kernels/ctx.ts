@@ -15,6 +15,16 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 
 export type Info = tf.TensorInfo;
 
+/**
+ * The wasm kernel currently registered under a name. Replacement kernels call this while building
+ * their config, before they are registered, to keep the built-in one as their fallback.
+ */
+export function wasmKernel(kernelName: string): tf.KernelFunc {
+  const kernel = tf.getKernel(kernelName, 'wasm');
+  if (kernel == null) throw new Error(`wasm kernel '${kernelName}' is not registered`);
+  return kernel.kernelFunc;
+}
+
 export class WasmCtx {
   private readonly temps: Info[] = [];
 
@@ -22,9 +32,7 @@ export class WasmCtx {
 
   /** Runs a wasm kernel; the result is freed by dispose() unless passed to keep(). */
   run(kernelName: string, inputs: tf.NamedTensorInfoMap, attrs: tf.NamedAttrMap = {}): Info {
-    const kernel = tf.getKernel(kernelName, 'wasm');
-    if (kernel == null) throw new Error(`wasm kernel '${kernelName}' is not registered`);
-    const out = kernel.kernelFunc({ inputs, backend: this.backend, attrs }) as Info | Info[];
+    const out = wasmKernel(kernelName)({ inputs, backend: this.backend, attrs }) as Info | Info[];
     if (Array.isArray(out)) throw new Error(`kernel '${kernelName}' returned several outputs`);
     this.temps.push(out);
     return out;

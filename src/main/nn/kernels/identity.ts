@@ -8,21 +8,15 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import type { Info } from './ctx';
+import { wasmKernel, type Info } from './ctx';
 
 function shared(backend: BackendWasm, x: Info): Info {
   backend.incRef(x.dataId);
   return { dataId: x.dataId, shape: [...x.shape], dtype: x.dtype };
 }
 
-function builtin(name: string): tf.KernelFunc {
-  const k = tf.getKernel(name, 'wasm');
-  if (k == null) throw new Error(`wasm kernel '${name}' is not registered`);
-  return k.kernelFunc;
-}
-
 export function identityKernelConfig(): tf.KernelConfig {
-  const fallback = builtin(tf.Identity);
+  const fallback = wasmKernel(tf.Identity);
   return {
     kernelName: tf.Identity,
     backendName: 'wasm',
@@ -34,7 +28,7 @@ export function identityKernelConfig(): tf.KernelConfig {
 }
 
 export function castKernelConfig(): tf.KernelConfig {
-  const fallback = builtin(tf.Cast);
+  const fallback = wasmKernel(tf.Cast);
   return {
     kernelName: tf.Cast,
     backendName: 'wasm',

@@ -10,7 +10,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import type { Info } from './ctx';
+import { wasmKernel, type Info } from './ctx';
 
 function spatialReduction(x: Info, axes: number[]): 'spatial' | 'batchSpatial' | null {
   if (x.dtype !== 'float32' || x.shape.length !== 4 || tf.util.sizeFromShape(x.shape) === 0) return null;
@@ -20,11 +20,8 @@ function spatialReduction(x: Info, axes: number[]): 'spatial' | 'batchSpatial' |
 }
 
 function makeReduce(kernelName: string, mean: boolean): tf.KernelConfig {
-  const builtin = tf.getKernel(kernelName, 'wasm');
-  const avgPool = tf.getKernel(tf.AvgPool, 'wasm');
-  if (builtin == null || avgPool == null) throw new Error(`wasm kernels '${kernelName}' / 'AvgPool' are not registered`);
-  const builtinFunc = builtin.kernelFunc;
-  const avgPoolFunc = avgPool.kernelFunc;
+  const builtinFunc = wasmKernel(kernelName);
+  const avgPoolFunc = wasmKernel(tf.AvgPool);
   return {
     kernelName,
     backendName: 'wasm',

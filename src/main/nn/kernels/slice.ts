@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import type { Info } from './ctx';
+import { wasmKernel, type Info } from './ctx';
 
 /** Copies x[begin : begin+size] into a new tensor. */
 function sliceInfo(backend: BackendWasm, x: Info, begin: number[], size: number[]): Info {
@@ -45,17 +45,11 @@ function sliceInfo(backend: BackendWasm, x: Info, begin: number[], size: number[
   return out;
 }
 
-function builtin(name: string): tf.KernelFunc {
-  const k = tf.getKernel(name, 'wasm');
-  if (k == null) throw new Error(`wasm kernel '${name}' is not registered`);
-  return k.kernelFunc;
-}
-
 /** 4-byte numeric tensors only: strings and other widths go to the built-in kernels. */
 const fast = (x: Info) => (x.dtype === 'float32' || x.dtype === 'int32') && x.shape.length > 0;
 
 export function sliceKernelConfig(): tf.KernelConfig {
-  const fallback = builtin(tf.Slice);
+  const fallback = wasmKernel(tf.Slice);
   return {
     kernelName: tf.Slice,
     backendName: 'wasm',
@@ -70,7 +64,7 @@ export function sliceKernelConfig(): tf.KernelConfig {
 }
 
 export function splitVKernelConfig(): tf.KernelConfig {
-  const fallback = builtin(tf.SplitV);
+  const fallback = wasmKernel(tf.SplitV);
   return {
     kernelName: tf.SplitV,
     backendName: 'wasm',

@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import type { Info } from './ctx';
+import { wasmKernel, type Info } from './ctx';
 
 /** Drops size-1 axes and merges runs of axes that remain consecutive after the permutation. */
 export function collapsePermutation(shape: number[], perm: number[]): { shape: number[]; perm: number[] } {
@@ -59,9 +59,7 @@ function transposeJs(src: Float32Array, dst: Float32Array, shape: number[], perm
 }
 
 export function transposeKernelConfig(): tf.KernelConfig {
-  const builtin = tf.getKernel(tf.Transpose, 'wasm');
-  if (builtin == null) throw new Error("wasm kernel 'Transpose' is not registered");
-  const builtinFunc = builtin.kernelFunc;
+  const builtinFunc = wasmKernel(tf.Transpose);
   return {
     kernelName: tf.Transpose,
     backendName: 'wasm',
