@@ -4,37 +4,13 @@
  * resume by run id), the queue run from the terminal, sampling, and `serve` refusing a public
  * address.
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLabApi } from '../../src/main/api/lab-api';
 import { openStore } from '../../src/main/store/store';
-import { lossSteps, range, removeTmpDirs, repoRoot, tinyConfig, tmpDataDir, waitFor } from '../jobs/harness';
+import { lossSteps, range, removeTmpDirs, runXlab as xlab, tinyConfig, tmpDataDir, waitFor, type XlabResult as Result } from '../jobs/harness';
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function xlab(args: string[], opts: { env?: Record<string, string | undefined>; onStart?: (pid: number) => void } = {}): Promise<Result> {
-  const env = { ...process.env, XLAB_HOME: undefined, ...opts.env };
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(repoRoot, 'bin', 'xlab.mjs'), ...args], {
-      cwd: repoRoot,
-      env: env as NodeJS.ProcessEnv,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (d) => (stdout += d));
-    child.stderr!.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    opts.onStart?.(child.pid!);
-  });
-}
 
 const json = (r: Result) => {
   if (r.code !== 0) throw new Error(`xlab exited ${r.code}: ${r.stderr}`);

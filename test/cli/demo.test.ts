@@ -3,32 +3,13 @@
  * two training runs and their sample sets go through the job system into the history, in one
  * experiment, and a second invocation reuses them instead of creating new runs.
  */
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { removeTmpDirs, repoRoot, tmpDataDir } from '../jobs/harness';
+import { removeTmpDirs, runXlab, tmpDataDir, type XlabResult } from '../jobs/harness';
 
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function xlab(args: string[], home: string): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(repoRoot, 'bin', 'xlab.mjs'), ...args], {
-      cwd: repoRoot,
-      env: { ...process.env, XLAB_HOME: home },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (d) => (stdout += d));
-    child.stderr!.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function xlab(args: string[], home: string): Promise<XlabResult> {
+  return runXlab(args, { env: { XLAB_HOME: home } });
 }
 
 interface ListedRun {

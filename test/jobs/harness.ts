@@ -2,6 +2,7 @@
  * Shared by the job, API and CLI tests: temp data dirs, the tiny training config, polling, and the
  * history checks every fault test makes (database integrity, metric steps).
  */
+import { spawn } from 'node:child_process';
 import Database from 'better-sqlite3';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -90,4 +91,30 @@ export function isAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** What an `xlab` child process printed and how it ended. */
+export interface XlabResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `xlab` as a user does: bin/xlab.mjs in a child process (XLAB_HOME unset unless given). */
+export function runXlab(args: string[], opts: { env?: Record<string, string | undefined>; onStart?: (pid: number) => void } = {}): Promise<XlabResult> {
+  const env = { ...process.env, XLAB_HOME: undefined, ...opts.env };
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(repoRoot, 'bin', 'xlab.mjs'), ...args], {
+      cwd: repoRoot,
+      env: env as NodeJS.ProcessEnv,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d) => (stdout += d));
+    child.stderr!.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    opts.onStart?.(child.pid!);
+  });
 }
