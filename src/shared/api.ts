@@ -8,7 +8,8 @@
  * fetched through artifactUrl), no NaN (a non-finite metric value is null), no class instances.
  */
 import { z } from 'zod';
-import { TrainConfigSchema, type TrainConfigInput } from './config';
+import { EvaluationPlanSchema, StepsSpecSchema, TrainConfigSchema, type TrainConfigInput } from './config';
+import type { ComparabilityKeyParts } from './comparability';
 import { LAB_METHOD_PARAMS, type LabMethod } from './lab-methods';
 
 export { LAB_METHOD_PARAMS, LAB_METHODS, isLabMethod, type LabMethod } from './lab-methods';
@@ -156,6 +157,168 @@ export interface EvaluationInfo {
   comparabilityKey: string;
   details: JsonObject | null;
   createdAt: number;
+  /** Training iteration of the checkpoint the samples came from (null when unknown). */
+  checkpointStep: number | null;
+  /** Number of sampling steps T' of the chain (null when unknown). */
+  samplingSteps: number | null;
+}
+
+/** One comparability key in use, and what it covers. */
+export interface EvaluationKeyInfo {
+  key: string;
+  parts: Partial<ComparabilityKeyParts>;
+  metric: string;
+  count: number;
+  runIds: string[];
+}
+
+export interface CurvePoint {
+  /** Training iteration or T', depending on the chart. */
+  x: number;
+  value: number;
+  ciLow: number | null;
+  ciHigh: number | null;
+  evaluationId: number;
+}
+
+export interface CurveSeries {
+  runId: string;
+  points: CurvePoint[];
+}
+
+/** Series that may share one chart: same metric, same key once the x-axis field is dropped. */
+export interface CurveGroup {
+  key: string;
+  parts: Partial<ComparabilityKeyParts>;
+  series: CurveSeries[];
+}
+
+export interface EvaluationCurves {
+  metric: string;
+  x: 'iteration' | 'samplingSteps';
+  /** One group unless allowMixedKeys was asked for; groups are never merged. */
+  groups: CurveGroup[];
+}
+
+export interface TableCell {
+  /** Mean over the variant's seeds (the value itself for one seed). */
+  mean: number;
+  /** CI: bootstrap interval for one seed, t-interval over seeds for several. */
+  ciLow: number | null;
+  ciHigh: number | null;
+  /** Seeds (runs) behind the cell. */
+  n: number;
+}
+
+/** Runs that differ only in seed form one variant (e.g. "ADM-IP gamma=0.1"). */
+export interface ReportVariant {
+  label: string;
+  objective: string | null;
+  gamma: number | null;
+  runIds: string[];
+  isBaseline: boolean;
+}
+
+export interface PairedTest {
+  variant: string;
+  baseline: string;
+  metric: string;
+  samplingSteps: number;
+  /** Seeds present in both. */
+  pairs: number;
+  /** Mean of (variant - baseline); negative = the variant has the lower (better) FID. */
+  meanDifference: number;
+  /** One-sided p-value of "the variant beats the baseline" (null with fewer than 2 pairs). */
+  pValue: number | null;
+  method: string;
+}
+
+export interface ComparisonReport {
+  experiment: ExperimentInfo;
+  /** The key the tables use (steps dropped: T' are the columns); null when nothing is scored yet. */
+  key: string | null;
+  keys: EvaluationKeyInfo[];
+  variants: ReportVariant[];
+  /** Tables 3 and 7 of the paper: metric of each variant at each T'. */
+  bySteps: {
+    metric: 'fid' | 'sfid';
+    steps: number[];
+    rows: { variant: string; cells: (TableCell | null)[] }[];
+  }[];
+  /** Table 4: the first training iteration at which each variant reached the target FID. */
+  iterationsToTarget: {
+    target: number;
+    samplingSteps: number;
+    rows: { variant: string; iteration: number | null }[];
+  } | null;
+  pairedTests: PairedTest[];
+  /** The same tables, ready to save. */
+  markdown: string;
+  csv: string;
+}
+
+export const ANALYSIS_KINDS = ['prediction-error', 'delta-t', 'spectrum', 'chain-length'] as const;
+export type AnalysisKind = (typeof ANALYSIS_KINDS)[number];
+
+export interface HistogramData {
+  edges: number[];
+  counts: number[];
+}
+
+export interface PredictionErrorResult {
+  kind: 'prediction-error';
+  perT: { t: number; n: number; mean: number; std: number; shapiroW: number; shapiroP: number; histogram: HistogramData }[];
+}
+
+export interface DeltaTResult {
+  kind: 'delta-t';
+  tStart: number;
+  samplingSteps: number;
+  points: { t: number; sigmaHat: number; sigmaTrue: number; delta: number }[];
+}
+
+export interface SpectrumResult {
+  kind: 'spectrum';
+  /** Cycles per pixel. */
+  frequencies: number[];
+  samples: number[];
+  data: number[];
+}
+
+export interface ChainLengthResult {
+  kind: 'chain-length';
+  /** The t each row's reverse chain started from (x_t = q_sample(x0, t)). */
+  tStarts: number[];
+  /** A grid: one row per tStart, first row the data x0. */
+  gridArtifactId: string | null;
+}
+
+export type AnalysisResult = PredictionErrorResult | DeltaTResult | SpectrumResult | ChainLengthResult;
+
+export interface AnalysisInfo {
+  id: number;
+  runId: string;
+  kind: AnalysisKind;
+  checkpointStep: number | null;
+  params: JsonObject;
+  result: AnalysisResult;
+  createdAt: number;
+}
+
+export interface SampleComparisonEntry {
+  runId: string;
+  /** The matching sample set when it exists already. */
+  sampleSet: SampleSetInfo | null;
+  /** The sampling job queued to make it, when it did not. */
+  job: JobInfo | null;
+}
+
+export interface TrainingEstimate {
+  /** null when this machine has no comparable run yet. */
+  secondsPerStep: number | null;
+  seconds: number | null;
+  /** What the estimate is based on, for the form to show. */
+  basis: string;
 }
 
 export interface ExperimentInfo {
@@ -301,7 +464,7 @@ export const SamplerRequestSchema = z
   .object({
     kind: z.enum(['ddpm', 'ddim']),
     /** Respacing: "" (all T), "100", "10,15,20" or "ddim50". */
-    steps: z.string().max(200).regex(/^(|ddim\d+|\d+(,\d+)*)$/, "expected '', '100', '10,15,20' or 'ddim50'"),
+    steps: StepsSpecSchema,
     variance: z.enum(['fixed-small', 'fixed-large', 'learned']).optional(),
     eta: z.number().min(0).max(1).optional(),
     epsScale: z
@@ -332,6 +495,87 @@ export const StartSamplingRequestSchema = z
   })
   .strict();
 export type StartSamplingRequest = z.input<typeof StartSamplingRequestSchema>;
+
+export const StartEvaluationRequestSchema = EvaluationPlanSchema.extend({
+  runId,
+  /** Checkpoints to evaluate; default the latest. */
+  checkpointSteps: z.array(count).min(1).max(1000).optional(),
+  name: z.string().trim().min(1).max(500).optional(),
+  priority: z.number().int().min(-1000).max(1000).optional(),
+}).strict();
+export type StartEvaluationRequest = z.input<typeof StartEvaluationRequestSchema>;
+
+export const EvaluationKeysRequestSchema = z
+  .object({ runIds: z.array(runId).min(1).max(1000), metric: z.string().min(1).max(100).optional() })
+  .strict();
+export type EvaluationKeysRequest = z.input<typeof EvaluationKeysRequestSchema>;
+
+export const EvaluationCurvesRequestSchema = z
+  .object({
+    runIds: z.array(runId).min(1).max(100),
+    metric: z.string().min(1).max(100),
+    x: z.enum(['iteration', 'samplingSteps']),
+    /** Choose among several keys (as listed by evaluationKeys, with the x field dropped). */
+    key: z.string().min(1).optional(),
+    /** Return every key's series as separate groups instead of refusing. */
+    allowMixedKeys: z.boolean().optional(),
+    /** For x = samplingSteps: the checkpoint; default each run's latest evaluated one. */
+    checkpointStep: count.optional(),
+  })
+  .strict();
+export type EvaluationCurvesRequest = z.input<typeof EvaluationCurvesRequestSchema>;
+
+export const CompareExperimentOptionsSchema = z
+  .object({
+    key: z.string().min(1).optional(),
+    baselineRunId: runId.optional(),
+    /** Table 4's target FID; default the baseline's best FID. */
+    targetFid: z.number().positive().optional(),
+  })
+  .strict();
+export type CompareExperimentOptions = z.input<typeof CompareExperimentOptionsSchema>;
+
+export const StartAnalysisRequestSchema = z
+  .object({
+    runId,
+    kind: z.enum(ANALYSIS_KINDS),
+    checkpointStep: count.optional(),
+    weights: z.enum(['ema', 'raw']).default('ema'),
+    seed: z.number().int().min(0).max(2 ** 32 - 1).default(0),
+    /** Samples (or data images) the analysis uses. */
+    n: z.number().int().min(2).max(50_000).default(256),
+    /** prediction-error: the timesteps t to measure at. */
+    timesteps: z.array(count).min(1).max(64).optional(),
+    /** delta-t and spectrum: the sampling chain. */
+    steps: StepsSpecSchema.default('100'),
+    /** delta-t: the t the chain starts from (x_t = q_sample(x0, t)); default T - 1. */
+    tStart: count.optional(),
+    /** chain-length: the t each reverse chain starts from. */
+    tStarts: z.array(count).min(1).max(32).optional(),
+    priority: z.number().int().min(-1000).max(1000).optional(),
+  })
+  .strict();
+export type StartAnalysisRequest = z.input<typeof StartAnalysisRequestSchema>;
+
+export const ListAnalysesRequestSchema = z
+  .object({ runId, kind: z.enum(ANALYSIS_KINDS) })
+  .partial()
+  .strict();
+export type ListAnalysesRequest = z.input<typeof ListAnalysesRequestSchema>;
+
+export const CompareSamplesRequestSchema = z
+  .object({
+    runIds: z.array(runId).min(1).max(4),
+    /** A checkpoint every run has; default each run's latest. */
+    checkpointStep: count.optional(),
+    sampler: SamplerRequestSchema,
+    n: z.number().int().min(1).max(1024).default(64),
+    seed: z.number().int().min(0).max(2 ** 32 - 1).default(0),
+    batchSize: z.number().int().min(1).max(4096).default(64),
+    weights: z.enum(['ema', 'raw']).default('ema'),
+  })
+  .strict();
+export type CompareSamplesRequest = z.input<typeof CompareSamplesRequestSchema>;
 
 export const DeleteRunOptionsSchema = z
   .object({
@@ -371,6 +615,14 @@ export const LAB_REQUEST_SCHEMAS = {
   untag: { runId, tag },
   addNote: { runId, text: z.string().trim().min(1).max(100_000) },
   deleteRun: { runId, options: DeleteRunOptionsSchema.optional() },
+  startEvaluation: { request: StartEvaluationRequestSchema },
+  evaluationKeys: { query: EvaluationKeysRequestSchema },
+  evaluationCurves: { query: EvaluationCurvesRequestSchema },
+  compareExperiment: { experimentId: z.number().int().positive(), options: CompareExperimentOptionsSchema.optional() },
+  startAnalysis: { request: StartAnalysisRequestSchema },
+  listAnalyses: { query: ListAnalysesRequestSchema.optional() },
+  compareSamples: { request: CompareSamplesRequestSchema },
+  estimateTraining: { config: TrainConfigSchema },
 } as const satisfies { [M in LabMethod]: Record<(typeof LAB_METHOD_PARAMS)[M][number], z.ZodType> };
 
 // ---------------------------------------------------------------------------------------------
@@ -412,6 +664,30 @@ export interface LabApi {
   addNote(runId: string, text: string): Promise<NoteInfo>;
   /** Removes the run, everything recorded about it and (unless keepFiles) its folder. */
   deleteRun(runId: string, options?: DeleteRunOptions): Promise<{ deleted: boolean }>;
+
+  // --- evaluation
+  /** Records an evaluation run (child of the training run) and queues its job. */
+  startEvaluation(request: StartEvaluationRequest): Promise<StartedJob>;
+  /** The comparability keys the given runs' scores were measured under. */
+  evaluationKeys(query: EvaluationKeysRequest): Promise<EvaluationKeyInfo[]>;
+  /**
+   * A metric against training iterations or against T', per run. Rejects with CONFLICT, naming the
+   * keys and how they differ, when the scores span several keys and neither `key` nor
+   * `allowMixedKeys` was given.
+   */
+  evaluationCurves(query: EvaluationCurvesRequest): Promise<EvaluationCurves>;
+  /** The paper's tables for an experiment's runs (CONFLICT when keys are mixed and none chosen). */
+  compareExperiment(experimentId: number, options?: CompareExperimentOptions): Promise<ComparisonReport>;
+  /** Queues an exposure-bias analysis of a run's checkpoint. */
+  startAnalysis(request: StartAnalysisRequest): Promise<StartedJob>;
+  listAnalyses(query?: ListAnalysesRequest): Promise<AnalysisInfo[]>;
+  /**
+   * One-click paired samples: for each run, the sample set drawn from the same seeds with these
+   * settings, queuing a sampling job for each run that does not have it yet.
+   */
+  compareSamples(request: CompareSamplesRequest): Promise<SampleComparisonEntry[]>;
+  /** Time estimate for a training config from this machine's measured throughput. */
+  estimateTraining(config: TrainConfigInput): Promise<TrainingEstimate>;
 
   // --- events
   /** Returns the unsubscribe function. */

@@ -38,6 +38,45 @@ export const OptimizerSchema = z.object({
   gradClip: z.number().positive().nullable().default(null),
 });
 
+/** A respacing spec: "" (all T), "100", "10,15,20" or "ddim50". */
+export const StepsSpecSchema = z
+  .string()
+  .max(200)
+  .regex(/^(|ddim\d+|\d+(,\d+)*)$/, "expected '', '100', '10,15,20' or 'ddim50'");
+
+export const SCORE_METRICS = ['fid', 'sfid', 'kid', 'precision', 'recall', 'is'] as const;
+export type ScoreMetric = (typeof SCORE_METRICS)[number];
+
+/**
+ * What an evaluation measures: for each T' in `steps` and each epsilon scale lambda, n samples drawn
+ * with fixed seeds (so two runs are scored on samples from the same noise), scored against
+ * `referenceCount` images of the run's training data with `featureNetwork`.
+ */
+export const EvaluationPlanSchema = z
+  .object({
+    steps: z.array(StepsSpecSchema).min(1).max(32).default(['20', '100']),
+    sampler: z.enum(['ddpm', 'ddim']).default('ddpm'),
+    /** Epsilon scaling lambda (ADM-ES); 1 = none. */
+    epsScales: z.array(z.number().positive().max(2)).min(1).max(16).default([1]),
+    n: z.number().int().min(10).max(100_000).default(1000),
+    seed: z.number().int().min(0).max(2 ** 32 - 1).default(0),
+    batchSize: z.number().int().min(1).max(4096).default(100),
+    weights: z.enum(['ema', 'raw']).default('ema'),
+    /** 'auto' = the app's own classifier for the run's dataset; 'inception' = the configured Inception file; or a path. */
+    featureNetwork: z.string().min(1).default('auto'),
+    referenceCount: z.number().int().min(10).max(1_000_000).default(10_000),
+    /** Bootstrap resamples for FID's confidence interval; 0 = none. */
+    bootstrap: z.number().int().min(0).max(2000).default(100),
+    metrics: z.array(z.enum(SCORE_METRICS)).min(1).default([...SCORE_METRICS]),
+  })
+  .strict();
+export type EvaluationPlan = z.infer<typeof EvaluationPlanSchema>;
+export type EvaluationPlanInput = z.input<typeof EvaluationPlanSchema>;
+
+/** An evaluation every `every` training iterations (and at the end): the FID-vs-iterations curve. */
+export const EvaluationScheduleSchema = EvaluationPlanSchema.extend({ every: z.number().int().positive() });
+export type EvaluationSchedule = z.infer<typeof EvaluationScheduleSchema>;
+
 export const TrainConfigSchema = z
   .object({
     objective: z.enum(OBJECTIVES).default('adm'),
@@ -66,6 +105,8 @@ export const TrainConfigSchema = z
     checkpointEvery: z.number().int().positive().default(500),
     logEvery: z.number().int().positive().default(10),
     backend: z.enum(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'),
+    /** Scheduled evaluation during training; null = none. */
+    evaluation: EvaluationScheduleSchema.nullable().default(null),
   })
   .superRefine((c, ctx) => {
     if (c.objective === 'adm-wd' && c.optimizer.kind !== 'adamw') {

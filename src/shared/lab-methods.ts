@@ -30,6 +30,15 @@ export const LAB_METHOD_PARAMS = {
   untag: ['runId', 'tag'],
   addNote: ['runId', 'text'],
   deleteRun: ['runId', 'options'],
+  // evaluation and analyses
+  startEvaluation: ['request'],
+  evaluationKeys: ['query'],
+  evaluationCurves: ['query'],
+  compareExperiment: ['experimentId', 'options'],
+  startAnalysis: ['request'],
+  listAnalyses: ['query'],
+  compareSamples: ['request'],
+  estimateTraining: ['config'],
 } as const;
 
 export type LabMethod = keyof typeof LAB_METHOD_PARAMS;

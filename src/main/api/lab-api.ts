@@ -50,6 +50,9 @@ import {
 import { type Supervisor, isProcessAlive } from '../jobs/supervisor';
 import { type SamplingArgs, createSamplingRun, createTrainingRun, rewindToResumePoint, runFolderOf } from '../jobs/run-records';
 import { listCheckpoints } from '../training/checkpoint';
+import type { ApiContext } from './context';
+import { evaluationMethods } from './evaluation-api';
+import { analysisMethods } from './analysis-api';
 
 // The shared enumerations must stay the store's (a compile error here means they drifted).
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
@@ -236,7 +239,23 @@ export function createLabApi(opts: LabApiOptions): LabService {
     return announceJob(requireJob(jobId));
   };
 
+  const ctx: ApiContext = {
+    store,
+    dataDir,
+    supervisor,
+    requireRun,
+    requireJob,
+    jobInfo,
+    announceJob,
+    announceRun,
+    emit,
+    toRunInfo,
+    toSampleSetInfo,
+  };
+
   const impl: LabCallable = {
+    ...evaluationMethods(ctx),
+    ...analysisMethods(ctx),
     // --- queries ------------------------------------------------------------------------------
     async listRuns(query = {}) {
       const { limit, offset, orderBy, direction, ...filter } = query;

@@ -389,6 +389,9 @@ function toEvaluation(r: RawEvaluation): EvaluationRow {
     comparabilityKey: r.comparability_key,
     details: r.details_json === null ? null : parseJsonObject(r.details_json),
     createdAt: r.created_at,
+    // Columns arrive with migration 4 (evaluation jobs).
+    checkpointStep: null,
+    samplingSteps: null,
   };
 }
 
