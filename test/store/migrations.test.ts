@@ -79,7 +79,7 @@ function dumpV1(dbPath: string): Record<string, unknown[]> {
       metrics: 'run_id, step, name, value, wall_time',
       checkpoints: 'run_id, step, path, created_at, is_ema_included, bytes',
       sample_sets: '*',
-      evaluations: '*',
+      evaluations: 'id, run_id, sample_set_id, metric, value, ci_low, ci_high, comparability_key, details_json, created_at',
       tags: '*',
       notes: '*',
       jobs: `id, run_id, kind, status, args_json, pid, attempts, created_at, started_at, heartbeat_at, finished_at,
@@ -328,5 +328,56 @@ describe('refusing databases we must not touch', () => {
     const dir = makeOldDataDir(1);
     expect(() => openStore(dir, { readonly: true })).toThrow(/Open it once without read-only mode/);
     expect(() => openStore(tmp(), { readonly: true })).toThrow(/no Exposure Lab database/);
+  });
+});
+
+describe('migration 5: analyses', () => {
+  it('adds the analyses table to a version 4 database, keyed to training runs and cascading with them', () => {
+    const dir = makeOldDataDir(4);
+    const dbPath = path.join(dir, 'lab.sqlite');
+    const db = new Database(dbPath);
+    db.pragma('foreign_keys = ON');
+    expect(migrate(db, 5).applied).toEqual([{ version: 5, name: MIGRATIONS[4]!.name }]);
+    const cols = (db.prepare(`PRAGMA table_info(analyses)`).all() as { name: string; notnull: number }[]).map((c) => [c.name, c.notnull]);
+    expect(cols).toEqual([
+      ['id', 0],
+      ['run_id', 1],
+      ['kind', 1],
+      ['checkpoint_step', 0],
+      ['params_json', 1],
+      ['result_json', 1],
+      ['created_at', 1],
+    ]);
+    const insert = db.prepare(
+      `INSERT INTO analyses (run_id, kind, checkpoint_step, params_json, result_json, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+    );
+    insert.run('r1', 'delta-t', 1000, '{"n":8}', '{"kind":"delta-t","tStart":999,"samplingSteps":10,"points":[]}', T0);
+    // the schema refuses an unknown kind, invalid JSON and a run that does not exist
+    expect(() => insert.run('r1', 'fid', 1000, '{}', '{}', T0)).toThrow(/CHECK constraint/);
+    expect(() => insert.run('r1', 'spectrum', 1000, '{', '{}', T0)).toThrow(/CHECK constraint/);
+    expect(() => insert.run('nope', 'spectrum', 1000, '{}', '{}', T0)).toThrow(/FOREIGN KEY/);
+    expect(db.prepare(`EXPLAIN QUERY PLAN SELECT * FROM analyses WHERE run_id = 'r1' ORDER BY kind, id`).all()).toEqual(
+      expect.arrayContaining([expect.objectContaining({ detail: expect.stringContaining('analyses_by_run') })]),
+    );
+    db.prepare(`DELETE FROM runs WHERE id = 'r1'`).run();
+    expect(db.prepare(`SELECT count(*) AS n FROM analyses`).get()).toEqual({ n: 0 });
+    db.close();
+  });
+
+  it('the Store records and lists analyses on an upgraded data dir', () => {
+    const store = openStore(makeOldDataDir(4));
+    try {
+      const result = { kind: 'spectrum' as const, frequencies: [0, 0.25, 0.5], samples: [3, 2, 1], data: [3, 1.5, 0.5] };
+      const a = store.addAnalysis({ runId: 'r1', kind: 'spectrum', checkpointStep: 1000, params: { n: 4 }, result });
+      expect(a).toMatchObject({ runId: 'r1', kind: 'spectrum', checkpointStep: 1000, params: { n: 4 }, result });
+      store.addAnalysis({ runId: 'r1', kind: 'delta-t', params: {}, result: { kind: 'delta-t', tStart: 9, samplingSteps: 10, points: [] } });
+      expect(store.listAnalyses({ runId: 'r1' }).map((x) => x.kind)).toEqual(['spectrum', 'delta-t']);
+      expect(store.listAnalyses({ runId: 'r1', kind: 'delta-t' })).toHaveLength(1);
+      expect(store.listAnalyses({ runId: 'r2' })).toEqual([]);
+      expect(() => store.addAnalysis({ runId: 'r1', kind: 'delta-t', params: {}, result })).toThrow(/does not match kind/);
+      expect(() => store.addAnalysis({ runId: 'zz', kind: 'spectrum', params: {}, result })).toThrow(/no run/);
+    } finally {
+      store.close();
+    }
   });
 });

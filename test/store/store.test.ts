@@ -128,7 +128,8 @@ describe('experiments and runs', () => {
     store.addEvaluation({ runId: b.id, metric: 'fid', value: 8, comparabilityKey: 'k' });
     store.addEvaluation({ runId: a.id, metric: 'fid', value: 15, comparabilityKey: 'k2' });
     store.addEvaluation({ runId: a.id, metric: 'fid', value: 30, comparabilityKey: 'k' });
-    expect(store.getRun(a.id)!.bestFid).toBe(15);
+    // the lowest FID under the run's most used key ('k': 20 and 30), never a minimum across keys
+    expect(store.getRun(a.id)!.bestFid).toBe(20);
     expect(store.listRuns({ orderBy: 'bestFid' }).map((r) => r.name)).toEqual(['b', 'a', 'c']);
     expect(store.listRuns({ orderBy: 'bestFid', direction: 'desc' }).map((r) => r.name)).toEqual(['a', 'b', 'c']);
   });

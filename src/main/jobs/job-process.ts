@@ -18,8 +18,10 @@ import { initBackend } from '../nn/backend';
 import { openStore, type JobRow, type Store } from '../store/store';
 import type { RunStatus } from '../../shared/api';
 import { type JobProgress, type JobToSupervisor, type StopReason, LogTail, isSupervisorToJob } from './protocol';
-import { recordJobFailure, runFolderOf } from './run-records';
+import { type AnalysisArgs, isAnalysisArgs, recordJobFailure, runFolderOf } from './run-records';
+import { runAnalysis } from './analysis-run';
 import { runSampling, type SamplingArgs } from './sampling-run';
+import { parseEvaluationArgs, runEvaluation } from './evaluation-run';
 import { runTraining, type TrainingStop } from './training-run';
 
 interface ParentChannel {
@@ -98,6 +100,42 @@ async function runJob(store: Store, dataDir: string, job: JobRow, channel: Paren
       runId: run.id,
       jobId: job.id,
       args,
+      log,
+      stopRequested,
+      onProgress,
+      onRunUpdated,
+      onLog: (line) => process.stderr.write(line + '\n'),
+    });
+    return outcome.status === 'failed' ? 1 : 0;
+  }
+  if (job.kind === 'evaluate' && job.args['type'] === 'evaluation') {
+    const args = parseEvaluationArgs(job.args);
+    await initBackend('auto', 'infer');
+    say(`job ${job.id}: evaluation run ${run.id} of training run ${args.sourceRunId}`);
+    const outcome = await runEvaluation({
+      store,
+      dataDir,
+      runId: run.id,
+      jobId: job.id,
+      args,
+      log,
+      stopRequested,
+      onProgress,
+      onRunUpdated,
+      onLog: (line) => process.stderr.write(line + '\n'),
+    });
+    return outcome.status === 'failed' ? 1 : 0;
+  }
+  // An exposure-bias analysis: an 'evaluate' job told apart from score evaluations by its args.
+  if (job.kind === 'evaluate' && isAnalysisArgs(job.args)) {
+    await initBackend('auto', 'infer');
+    say(`job ${job.id}: analysis run ${run.id}`);
+    const outcome = await runAnalysis({
+      store,
+      dataDir,
+      runId: run.id,
+      jobId: job.id,
+      args: job.args as unknown as AnalysisArgs,
       log,
       stopRequested,
       onProgress,

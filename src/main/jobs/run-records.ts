@@ -14,6 +14,7 @@ import type { JobRow, JsonObject, RunRow, Store } from '../store/store';
 import { listCheckpoints } from '../training/checkpoint';
 import type { LogTail } from './protocol';
 import type { SamplerChoice } from '../generation/generate';
+import type { AnalysisKind } from '../../shared/api';
 
 export interface AppInfo {
   version: string | null;
@@ -214,7 +215,7 @@ export function rewindToResumePoint(store: Store, dataDir: string, run: RunRow):
  * one write transaction, so no supervisor can take it, and its pid lets a later supervisor notice
  * when the terminal was killed.
  */
-export function claimForegroundJob(store: Store, runId: string, kind: 'train' | 'sample', args: JsonObject = {}): JobRow {
+export function claimForegroundJob(store: Store, runId: string, kind: 'train' | 'sample' | 'evaluate', args: JsonObject = {}): JobRow {
   return store.transaction(() => {
     // An interrupted foreground job that was resumed into the queue keeps its priority: stay above it.
     const top = Math.max(0, ...store.listJobs({ status: 'queued' }).map((j) => j.priority));
@@ -353,6 +354,88 @@ export function createSamplingRun(
     seed: args.seed,
     status: opts.status ?? 'queued',
     parentRunId: source?.id ?? null,
+    machine: machineInfo(),
+    appVersion: info.version,
+    gitCommit: info.gitCommit,
+  });
+}
+
+/**
+ * What an analysis job is asked to do (job args, kind 'evaluate'; also the analysis run's config).
+ * `type` tells it apart from a score evaluation, the other kind of 'evaluate' job.
+ */
+export interface AnalysisArgs {
+  type: 'analysis';
+  kind: AnalysisKind;
+  /** The analysed training run; the result is filed under it. */
+  sourceRunId: string;
+  /** A checkpoint step of the source run; null for its newest checkpoint. */
+  checkpointStep: number | null;
+  weights: 'ema' | 'raw';
+  seed: number;
+  n: number;
+  /** Respacing spec of the sampling chain (delta-t, spectrum, chain-length). */
+  steps: string;
+  /** prediction-error. */
+  timesteps?: number[];
+  /** delta-t. */
+  tStart?: number;
+  /** chain-length. */
+  tStarts?: number[];
+}
+
+export function isAnalysisArgs(args: JsonObject): boolean {
+  return args['type'] === 'analysis';
+}
+
+/** Records an analysis run: a child of the training run it analyses. */
+export function createAnalysisRun(store: Store, args: AnalysisArgs, source: RunRow, opts: { name?: string; status?: 'queued' | 'running' } = {}): RunRow {
+  const info = appInfo();
+  return store.createRun({
+    name: opts.name ?? `${source.name} · ${args.kind} analysis`,
+    kind: 'evaluate',
+    experimentId: source.experimentId,
+    objective: source.objective,
+    gamma: source.gamma,
+    dataset: source.dataset,
+    preset: source.preset,
+    config: { ...args },
+    seed: args.seed,
+    status: opts.status ?? 'queued',
+    parentRunId: source.id,
+    machine: machineInfo(),
+    appVersion: info.version,
+    gitCommit: info.gitCommit,
+  });
+}
+
+/**
+ * Records a score evaluation run (kind 'evaluate', job args of type 'evaluation'): a child of the
+ * training run it evaluates, in the same experiment. Its scores and sample sets are stored under
+ * the training run (see evaluation-run.ts).
+ */
+export function createEvaluationRun(
+  store: Store,
+  args: { type: 'evaluation'; sourceRunId: string; checkpointSteps: number[] | null; plan: { steps: string[]; n: number; seed: number; epsScales: number[] } },
+  source: RunRow,
+  opts: { name?: string; status?: 'queued' | 'running' } = {},
+): RunRow {
+  const p = args.plan;
+  const at = args.checkpointSteps ? `step ${args.checkpointSteps.join(', ')}` : 'latest checkpoint';
+  const lambdas = p.epsScales.some((l) => l !== 1) ? ` · lambda ${p.epsScales.join('/')}` : '';
+  const info = appInfo();
+  return store.createRun({
+    name: opts.name ?? `${source.name} · eval ${at} · T' ${p.steps.map((s) => s || 'all').join('/')}${lambdas} · n ${p.n}`,
+    kind: 'evaluate',
+    experimentId: source.experimentId,
+    objective: source.objective,
+    gamma: source.gamma,
+    dataset: source.dataset,
+    preset: source.preset,
+    config: { ...args },
+    seed: p.seed,
+    status: opts.status ?? 'queued',
+    parentRunId: source.id,
     machine: machineInfo(),
     appVersion: info.version,
     gitCommit: info.gitCommit,

@@ -203,6 +203,65 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 4,
+    name: 'evaluations: checkpoint step and sampling steps; index for curves',
+    up(db) {
+      db.exec(`
+        ALTER TABLE evaluations ADD COLUMN checkpoint_step INTEGER;
+        ALTER TABLE evaluations ADD COLUMN sampling_steps INTEGER;
+
+        -- Older scores know both only through their sample set: the checkpoint it was drawn from,
+        -- and its respacing spec ('100' -> 100, '10,15,20' -> 45 in all, 'ddim50' -> 50, '' -> the
+        -- T of the training run, found on the set's run or, for a sampling run, its parent).
+        UPDATE evaluations SET checkpoint_step =
+          (SELECT s.checkpoint_step FROM sample_sets s WHERE s.id = evaluations.sample_set_id)
+        WHERE sample_set_id IS NOT NULL;
+        UPDATE evaluations SET sampling_steps = (
+          SELECT CASE
+            WHEN s.steps_spec GLOB 'ddim[0-9]*' THEN CAST(substr(s.steps_spec, 5) AS INTEGER)
+            WHEN s.steps_spec GLOB '[0-9]*' AND s.steps_spec NOT GLOB '*[^0-9,]*'
+              THEN (SELECT sum(j.value) FROM json_each('[' || s.steps_spec || ']') j)
+            WHEN s.steps_spec = '' THEN (
+              SELECT coalesce(json_extract(r.config_json, '$.T'), json_extract(p.config_json, '$.T'))
+              FROM runs r LEFT JOIN runs p ON p.id = r.parent_run_id WHERE r.id = s.run_id)
+            ELSE NULL END
+          FROM sample_sets s WHERE s.id = evaluations.sample_set_id)
+        WHERE sample_set_id IS NOT NULL;
+
+        -- FID-vs-iterations and FID-vs-T' curves: one range scan per (run, metric, key).
+        CREATE INDEX evaluations_for_curves ON evaluations(run_id, metric, comparability_key, checkpoint_step);
+
+        -- The cached best FID follows the store's rule from now on: the lowest FID under the run's
+        -- most used FID key (ties: the most recently used), never a minimum across keys.
+        UPDATE runs SET best_fid = (
+          SELECT min(e.value) FROM evaluations e
+          WHERE e.run_id = runs.id AND e.metric = 'fid' AND e.comparability_key = (
+            SELECT k.comparability_key FROM evaluations k WHERE k.run_id = runs.id AND k.metric = 'fid'
+            GROUP BY k.comparability_key ORDER BY count(*) DESC, max(k.id) DESC LIMIT 1));
+      `);
+    },
+  },
+  {
+    version: 5,
+    name: 'analyses: exposure-bias measurements of a training run',
+    up(db) {
+      db.exec(`
+        -- run_id is the ANALYSED training run (not the analysis job's own child run), so a run's
+        -- page lists its measurements and deleting the run deletes them.
+        CREATE TABLE analyses (
+          id              INTEGER PRIMARY KEY,
+          run_id          TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+          kind            TEXT NOT NULL CHECK (kind IN ('prediction-error','delta-t','spectrum','chain-length')),
+          checkpoint_step INTEGER,
+          params_json     TEXT NOT NULL CHECK (json_valid(params_json)),
+          result_json     TEXT NOT NULL CHECK (json_valid(result_json)),
+          created_at      INTEGER NOT NULL
+        );
+        CREATE INDEX analyses_by_run ON analyses(run_id, kind, id);
+      `);
+    },
+  },
 ];
 
 export const SCHEMA_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1]!.version;

@@ -20,19 +20,23 @@ import { ensureDataDir, layoutOf } from './data-dir';
 import { newArtifactId, newRunId } from './ids';
 import { APPLICATION_ID, SCHEMA_VERSION, migrate } from './migrations';
 import {
+  type AnalysisRow,
   type ArtifactKind,
   type ArtifactRow,
   type CheckpointRow,
+  type EvaluationKeyRow,
   type EvaluationRow,
   type ExperimentRow,
   type JobKind,
   type JobRow,
   type JobStatus,
   type JsonObject,
+  type ListAnalysesQuery,
   type ListJobsQuery,
   type ListRunsQuery,
   type MetricPoint,
   type MetricSeries,
+  type NewAnalysis,
   type NewArtifact,
   type NewCheckpoint,
   type NewEvaluation,
@@ -47,6 +51,7 @@ import {
   type RunRow,
   type RunStatus,
   type SampleSetRow,
+  NewAnalysisSchema,
   NewArtifactSchema,
   NewCheckpointSchema,
   NewEvaluationSchema,
@@ -125,8 +130,22 @@ export interface Store {
   getSampleSet(id: number): SampleSetRow | undefined;
   listSampleSets(runId: string): SampleSetRow[];
 
+  /**
+   * Records a score. A 'fid' score also refreshes the run's cached best_fid: the lowest FID under
+   * the run's most used FID key (most rows; ties: the most recently used key), so the runs list
+   * never shows a minimum taken across incomparable settings (e.g. T' = 20 and T' = 1000).
+   */
   addEvaluation(input: NewEvaluation): EvaluationRow;
   listEvaluations(query?: ListEvaluationsQuery): EvaluationRow[];
+  /** The comparability keys of these runs' scores (one row per key and metric), by metric then key. */
+  evaluationKeys(runIds: readonly string[], metric?: string): EvaluationKeyRow[];
+  /** These runs' scores of one metric, for curves: by run, checkpoint step, T', id. */
+  evaluationSeries(runIds: readonly string[], metric: string, opts?: { key?: string }): EvaluationRow[];
+
+  /** Records an analysis of a training run (its result already checked by the caller). */
+  addAnalysis(input: NewAnalysis): AnalysisRow;
+  /** Oldest first. */
+  listAnalyses(query?: ListAnalysesQuery): AnalysisRow[];
 
   tag(runId: string, tag: string): void;
   untag(runId: string, tag: string): boolean;
@@ -235,6 +254,18 @@ interface RawEvaluation {
   ci_high: number | null;
   comparability_key: string;
   details_json: string | null;
+  created_at: number;
+  checkpoint_step: number | null;
+  sampling_steps: number | null;
+}
+
+interface RawAnalysis {
+  id: number;
+  run_id: string;
+  kind: AnalysisRow['kind'];
+  checkpoint_step: number | null;
+  params_json: string;
+  result_json: string;
   created_at: number;
 }
 
@@ -389,9 +420,20 @@ function toEvaluation(r: RawEvaluation): EvaluationRow {
     comparabilityKey: r.comparability_key,
     details: r.details_json === null ? null : parseJsonObject(r.details_json),
     createdAt: r.created_at,
-    // Columns arrive with migration 4 (evaluation jobs).
-    checkpointStep: null,
-    samplingSteps: null,
+    checkpointStep: r.checkpoint_step,
+    samplingSteps: r.sampling_steps,
+  };
+}
+
+function toAnalysis(r: RawAnalysis): AnalysisRow {
+  return {
+    id: r.id,
+    runId: r.run_id,
+    kind: r.kind,
+    checkpointStep: r.checkpoint_step,
+    params: parseJsonObject(r.params_json),
+    result: JSON.parse(r.result_json) as AnalysisRow['result'],
+    createdAt: r.created_at,
   };
 }
 
@@ -799,6 +841,7 @@ const WRITE_METHODS = new Set<string>([
   'addCheckpoint',
   'addSampleSet',
   'addEvaluation',
+  'addAnalysis',
   'tag',
   'untag',
   'addNote',
@@ -873,6 +916,10 @@ function createStore(db: Db, dataDir: string, dbPath: string, isReadonly: boolea
     if (q.kind !== undefined) {
       clauses.push('r.kind = @kind');
       params.kind = q.kind;
+    }
+    if (q.preset !== undefined) {
+      clauses.push('r.preset = @preset');
+      params.preset = q.preset;
     }
     if (q.tag !== undefined) {
       clauses.push('EXISTS (SELECT 1 FROM tags t WHERE t.run_id = r.id AND t.tag = @tag)');
@@ -1238,8 +1285,9 @@ function createStore(db: Db, dataDir: string, dbPath: string, isReadonly: boolea
         }
         const id = stmt(
           `INSERT INTO evaluations (run_id, sample_set_id, metric, value, ci_low, ci_high, comparability_key,
-             details_json, created_at)
-           VALUES (@runId, @sampleSetId, @metric, @value, @ciLow, @ciHigh, @key, @details, @createdAt)`,
+             details_json, created_at, checkpoint_step, sampling_steps)
+           VALUES (@runId, @sampleSetId, @metric, @value, @ciLow, @ciHigh, @key, @details, @createdAt,
+             @checkpointStep, @samplingSteps)`,
         ).run({
           runId: e.runId,
           sampleSetId: e.sampleSetId ?? null,
@@ -1250,12 +1298,18 @@ function createStore(db: Db, dataDir: string, dbPath: string, isReadonly: boolea
           key: e.comparabilityKey,
           details: e.details == null ? null : JSON.stringify(e.details),
           createdAt: e.createdAt ?? now(),
+          checkpointStep: e.checkpointStep ?? null,
+          samplingSteps: e.samplingSteps ?? null,
         }).lastInsertRowid;
         if (e.metric === 'fid') {
-          stmt(`UPDATE runs SET best_fid = min(coalesce(best_fid, @v), @v) WHERE id = @id`).run({
-            v: e.value,
-            id: e.runId,
-          });
+          stmt(
+            `UPDATE runs SET best_fid = (
+               SELECT min(value) FROM evaluations
+               WHERE run_id = @id AND metric = 'fid' AND comparability_key = (
+                 SELECT comparability_key FROM evaluations WHERE run_id = @id AND metric = 'fid'
+                 GROUP BY comparability_key ORDER BY count(*) DESC, max(id) DESC LIMIT 1))
+             WHERE id = @id`,
+          ).run({ id: e.runId });
         }
         return toEvaluation(stmt(`SELECT * FROM evaluations WHERE id = ?`).get(id) as RawEvaluation);
       });
@@ -1283,6 +1337,63 @@ function createStore(db: Db, dataDir: string, dbPath: string, isReadonly: boolea
       return (stmt(`SELECT * FROM evaluations ${where} ORDER BY created_at, id`).all(params) as RawEvaluation[]).map(
         toEvaluation,
       );
+    },
+    evaluationKeys(runIds, metric) {
+      if (runIds.length === 0) return [];
+      // The run ids travel as one JSON array parameter: one statement text whatever their number.
+      const rows = stmt(
+        `SELECT comparability_key AS key, metric, count(*) AS count, json_group_array(DISTINCT run_id) AS run_ids
+         FROM evaluations
+         WHERE run_id IN (SELECT value FROM json_each(@runIds)) AND (@metric IS NULL OR metric = @metric)
+         GROUP BY metric, comparability_key ORDER BY metric, comparability_key`,
+      ).all({ runIds: JSON.stringify(runIds), metric: metric ?? null }) as {
+        key: string;
+        metric: string;
+        count: number;
+        run_ids: string;
+      }[];
+      return rows.map((r) => ({
+        key: r.key,
+        metric: r.metric,
+        count: r.count,
+        runIds: (JSON.parse(r.run_ids) as string[]).sort(),
+      }));
+    },
+    evaluationSeries(runIds, metric, opts = {}) {
+      if (runIds.length === 0) return [];
+      return (
+        stmt(
+          `SELECT * FROM evaluations
+           WHERE run_id IN (SELECT value FROM json_each(@runIds)) AND metric = @metric
+             AND (@key IS NULL OR comparability_key = @key)
+           ORDER BY run_id, checkpoint_step, sampling_steps, id`,
+        ).all({ runIds: JSON.stringify(runIds), metric, key: opts.key ?? null }) as RawEvaluation[]
+      ).map(toEvaluation);
+    },
+
+    // --- analyses ---------------------------------------------------------------------------
+    addAnalysis(input) {
+      const a = parseInput(NewAnalysisSchema, input, 'analysis');
+      if (a.result.kind !== a.kind) {
+        throw new StoreError('INVALID', `invalid analysis: result.kind '${a.result.kind}' does not match kind '${a.kind}'`);
+      }
+      return write(() => {
+        requireRunExists(a.runId);
+        const id = stmt(
+          `INSERT INTO analyses (run_id, kind, checkpoint_step, params_json, result_json, created_at)
+           VALUES (?, ?, ?, ?, ?, ?)`,
+        ).run(a.runId, a.kind, a.checkpointStep ?? null, JSON.stringify(a.params), JSON.stringify(a.result), a.createdAt ?? now())
+          .lastInsertRowid;
+        return toAnalysis(stmt(`SELECT * FROM analyses WHERE id = ?`).get(id) as RawAnalysis);
+      });
+    },
+    listAnalyses(query = {}) {
+      return (
+        stmt(
+          `SELECT * FROM analyses WHERE (@runId IS NULL OR run_id = @runId) AND (@kind IS NULL OR kind = @kind)
+           ORDER BY created_at, id`,
+        ).all({ runId: query.runId ?? null, kind: query.kind ?? null }) as RawAnalysis[]
+      ).map(toAnalysis);
     },
 
     // --- tags & notes -----------------------------------------------------------------------

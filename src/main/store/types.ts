@@ -7,10 +7,14 @@
 import { z } from 'zod';
 
 import {
+  ANALYSIS_KINDS,
   JOB_STATUSES,
   RUN_KINDS,
   RUN_ORDER_FIELDS,
   RUN_STATUSES,
+  type AnalysisInfo,
+  type AnalysisKind,
+  type AnalysisResult,
   type CheckpointInfo,
   type EvaluationInfo,
   type ExperimentInfo,
@@ -189,6 +193,8 @@ export interface ListRunsQuery {
   status?: RunStatus | readonly RunStatus[];
   experimentId?: number | null;
   kind?: RunKind;
+  /** Exact preset name. */
+  preset?: string;
   tag?: string;
   /** Case-insensitive substring of id, name, dataset, preset, objective or any tag. */
   search?: string;
@@ -245,8 +251,20 @@ export const NewEvaluationSchema = z.object({
   comparabilityKey: nonEmpty,
   details: jsonObject.nullish(),
   createdAt: timestamp.optional(),
+  /** Training iteration of the checkpoint the samples came from. */
+  checkpointStep: count.nullish(),
+  /** T': the number of steps of the sampling chain. */
+  samplingSteps: z.number().int().positive().nullish(),
 });
 export type NewEvaluation = z.input<typeof NewEvaluationSchema>;
+
+/** One comparability key in use by some runs' scores of one metric. */
+export interface EvaluationKeyRow {
+  key: string;
+  metric: string;
+  count: number;
+  runIds: string[];
+}
 
 export const NewJobSchema = z.object({
   runId: nonEmpty,
@@ -269,6 +287,29 @@ export const NewArtifactSchema = z.object({
   bytes: count.nullish(),
 });
 export type NewArtifact = z.input<typeof NewArtifactSchema>;
+
+/** An exposure-bias analysis of a training run (method.md section 5); result is an AnalysisResult. */
+export type AnalysisRow = AnalysisInfo;
+
+export const NewAnalysisSchema = z.object({
+  /** The analysed training run. */
+  runId: nonEmpty,
+  kind: z.enum(ANALYSIS_KINDS),
+  checkpointStep: count.nullish(),
+  params: jsonObject,
+  /** Checked against the shared result types by the analysis job before it gets here. */
+  result: z.custom<AnalysisResult>(
+    (v) => typeof v === 'object' && v !== null && (ANALYSIS_KINDS as readonly unknown[]).includes((v as { kind?: unknown }).kind),
+    { message: `expected an analysis result (kind one of ${ANALYSIS_KINDS.join(', ')})` },
+  ),
+  createdAt: timestamp.optional(),
+});
+export type NewAnalysis = z.input<typeof NewAnalysisSchema>;
+
+export interface ListAnalysesQuery {
+  runId?: string;
+  kind?: AnalysisKind;
+}
 
 /** zod's messages are precise but terse; prefix with what was being written. */
 export function parseInput<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
