@@ -65,6 +65,9 @@ export interface RunInfo {
   parentRunId: string | null;
   bestFid: number | null;
   tags: string[];
+  noteCount: number;
+  /** The newest note's first 200 characters. */
+  lastNote: string | null;
 }
 
 /** A row of the runs table: everything but the bulky config and machine records. */
@@ -401,6 +404,8 @@ export const ListRunsRequestSchema = z
     status: oneOrMany(z.enum(RUN_STATUSES)),
     experimentId: z.number().int().nullable(),
     kind: z.enum(RUN_KINDS),
+    /** Exact objective ('adm' does not match 'adm-ip'). */
+    objective: z.string().min(1).max(50),
     tag: z.string().min(1).max(100),
     search: z.string().max(200),
     limit: z.number().int().min(1).max(100_000),

@@ -526,3 +526,26 @@ describe('run listing without the JSON columns', () => {
     }
   });
 });
+
+describe('what the runs list shows', () => {
+  it('counts notes and shows the newest one, in full and in summary listings', () => {
+    const a = newRun({ objective: 'adm' });
+    const b = newRun({ objective: 'adm-ip' });
+    store.addNote(a.id, 'first');
+    store.addNote(a.id, 'second, and newer: ' + 'x'.repeat(300));
+    for (const columns of ['full', 'summary'] as const) {
+      const byId = new Map(store.listRuns({}, { columns }).map((r) => [r.id, r]));
+      expect(byId.get(a.id)!.noteCount).toBe(2);
+      expect(byId.get(a.id)!.lastNote).toBe(('second, and newer: ' + 'x'.repeat(300)).slice(0, 200));
+      expect(byId.get(b.id)!.noteCount).toBe(0);
+      expect(byId.get(b.id)!.lastNote).toBeNull();
+    }
+  });
+
+  it("filters by exact objective: 'adm' does not match 'adm-ip'", () => {
+    const a = newRun({ objective: 'adm' });
+    newRun({ objective: 'adm-ip' });
+    expect(store.listRuns({ objective: 'adm' }).map((r) => r.id)).toEqual([a.id]);
+    expect(store.countRuns({ objective: 'adm-ip' })).toBe(1);
+  });
+});

@@ -375,6 +375,8 @@ function toRun(a: unknown[]): RunRow {
     parentRunId: a[22] as string | null,
     bestFid: a[23] as number | null,
     tags: tags ? tags.split(TAG_SEPARATOR).sort() : [],
+    noteCount: a[25] as number,
+    lastNote: a[26] as string | null,
   };
 }
 
@@ -467,9 +469,15 @@ function toArtifact(r: RawArtifact): ArtifactRow {
 // ---------------------------------------------------------------------------------------------
 // SQL
 
+/** The newest note as the runs list shows it: its first characters. */
+const LAST_NOTE_CHARS = 200;
+
 const RUN_COLUMNS =
   RUN_FIELDS.map((c) => `r.${c}`).join(', ') +
-  `, (SELECT group_concat(t.tag, char(31)) FROM tags t WHERE t.run_id = r.id) AS tags_concat`;
+  `, (SELECT group_concat(t.tag, char(31)) FROM tags t WHERE t.run_id = r.id) AS tags_concat` +
+  // The runs list shows how many notes a run has and the newest one (both off notes_by_run).
+  `, (SELECT count(*) FROM notes n WHERE n.run_id = r.id) AS note_count` +
+  `, (SELECT substr(n.text, 1, ${LAST_NOTE_CHARS}) FROM notes n WHERE n.run_id = r.id ORDER BY n.created_at DESC, n.id DESC LIMIT 1) AS last_note`;
 
 /**
  * The same columns with the JSON blobs left out: parsing 10,000 configs dominates a full listing,
@@ -920,6 +928,10 @@ function createStore(db: Db, dataDir: string, dbPath: string, isReadonly: boolea
     if (q.preset !== undefined) {
       clauses.push('r.preset = @preset');
       params.preset = q.preset;
+    }
+    if (q.objective !== undefined) {
+      clauses.push('r.objective = @objective');
+      params.objective = q.objective;
     }
     if (q.tag !== undefined) {
       clauses.push('EXISTS (SELECT 1 FROM tags t WHERE t.run_id = r.id AND t.tag = @tag)');

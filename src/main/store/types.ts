@@ -195,6 +195,8 @@ export interface ListRunsQuery {
   kind?: RunKind;
   /** Exact preset name. */
   preset?: string;
+  /** Exact objective ('adm' does not match 'adm-ip'). */
+  objective?: string;
   tag?: string;
   /** Case-insensitive substring of id, name, dataset, preset, objective or any tag. */
   search?: string;
