@@ -12,9 +12,13 @@ test('filters, search and sort answer while a training job runs', async ({ page,
     { experimentId: exp.id, name: `${exp.name} busy run` },
   );
   try {
+    await server.api.addNote(run.id, 'first note');
+    await server.api.addNote(run.id, 'newest note');
     await page.goto(`${server.url}#/runs`);
     const row = page.locator(`[data-testid="runs-row"][data-run-id="${run.id}"]`);
     await expect(row).toHaveAttribute('data-status', 'running', { timeout: 60_000 });
+    // The notes column comes with the listing: the count and the newest note.
+    await expect(row.getByTestId('run-notes')).toHaveText('(2) newest note');
     const stepsOf = async () => Number(await row.getByTestId('run-progress').getAttribute('data-steps-done'));
     const before = await stepsOf();
 
@@ -27,8 +31,20 @@ test('filters, search and sort answer while a training job runs', async ({ page,
     await page.getByTestId('runs-filter-status').selectOption('failed');
     await expect(row).toHaveCount(0);
 
-    // Search narrows to the one run, whatever its status filter was.
+    // Objective filter: an exact match (the 'adm' run is not an 'adm-ip' one), kept in the address.
     await page.getByTestId('runs-filter-status').selectOption('');
+    const objectives = () => page.getByTestId('runs-row').evaluateAll((els) => els.map((e) => e.getAttribute('data-objective')));
+    await page.getByTestId('runs-filter-objective').selectOption('adm-ip');
+    await expect(page.getByTestId('runs-total')).toHaveText(/match/);
+    await expect(row).toHaveCount(0);
+    for (const o of await objectives()) expect(o).toBe('adm-ip');
+    await page.getByTestId('runs-filter-objective').selectOption('adm');
+    await expect(row).toHaveCount(1);
+    expect(new Set(await objectives())).toEqual(new Set(['adm']));
+    await expect(page).toHaveURL(/[?&]objective=adm(&|$)/);
+    await page.getByTestId('runs-filter-objective').selectOption('');
+
+    // Search narrows to the one run, whatever its status filter was.
     await page.getByTestId('runs-search').fill(exp.name);
     await expect(page.getByTestId('runs-row')).toHaveCount(1);
     await expect(page.getByTestId('runs-total')).toHaveText('1 run matches');
