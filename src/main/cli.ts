@@ -11,6 +11,11 @@ import { demoCommand } from './cli/demo';
 import { runsCommand } from './cli/runs';
 import { jobsCommand } from './cli/jobs';
 import { serveCommand } from './cli/serve';
+import { fidCommand } from './cli/fid';
+import { analyzeCommand } from './cli/analyze';
+import { evalCommand } from './cli/eval';
+import { compareCommand } from './cli/compare';
+import { exportOnnxCommand } from './cli/export-onnx';
 
 export function buildProgram(): Command {
   const program = new Command('xlab')
@@ -26,6 +31,11 @@ export function buildProgram(): Command {
   program.addCommand(runsCommand());
   program.addCommand(jobsCommand());
   program.addCommand(serveCommand());
+  program.addCommand(fidCommand());
+  program.addCommand(analyzeCommand());
+  program.addCommand(evalCommand());
+  program.addCommand(compareCommand());
+  program.addCommand(exportOnnxCommand());
   return program;
 }
 

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { Command, Option } from 'commander';
 import { LabApiError } from '../../shared/api';
 import { initBackend } from '../nn/backend';
-import { resolveCheckpoint, type SamplerChoice } from '../generation/generate';
+import { preferEngine, resolveCheckpoint, type SamplerChoice } from '../generation/generate';
 import { LogTail } from '../jobs/protocol';
 import { claimForegroundJob, createSamplingRun, findRunByFolder, runFolderOf, type SamplingArgs } from '../jobs/run-records';
 import { runSampling } from '../jobs/sampling-run';
@@ -69,6 +69,7 @@ export function sampleCommand(): Command {
     .addOption(new Option('--weights <which>', 'EMA (default, as the paper evaluates) or raw weights').choices(['ema', 'raw']).default('ema'))
     .option('--out <dir>', "folder for the artifacts (default: the run's samples/ folder)")
     .addOption(new Option('--backend <name>', 'compute backend').choices(['auto', 'tensorflow', 'wasm', 'cpu']).default('auto'))
+    .addOption(new Option('--engine <engine>', 'network inference: onnx (ONNX Runtime on a cached export, default when available) or tfjs (the backend)').choices(['onnx', 'tfjs']))
     .option('--name <name>', 'name of the sampling run in the history')
     .option('--json', 'print a JSON summary on stdout');
   addDataDirOption(cmd).action(async (o) => {
@@ -90,6 +91,7 @@ export function sampleCommand(): Command {
         throw new Error(`no such checkpoint or run folder: ${o.checkpoint}`);
       }
       await initBackend(o.backend, 'infer');
+      if (o.engine) preferEngine(o.engine);
       const args: SamplingArgs = {
         sourceRunId: source?.id ?? null,
         checkpointPath: path.resolve(file),

@@ -258,8 +258,16 @@ export interface StepState {
   tModel: tf.Tensor1D;
 }
 
+/**
+ * The network as the sampler calls it: a tfjs Model, or an asynchronous one (ONNX Runtime) that
+ * resolves to a tensor. Both are called inside the step's tf.tidy; an asynchronous one must
+ * therefore not create tensors before its first await (they would be released when it yields),
+ * and the sampler disposes the tensor it resolves to.
+ */
+export type SamplingModel = (x: tf.Tensor4D, t: tf.Tensor1D) => tf.Tensor4D | Promise<tf.Tensor4D>;
+
 export interface SampleArgs {
-  model: Model;
+  model: SamplingModel;
   /** The process the model was trained on (full T); the chain is respaced from it. */
   process: Process;
   options: SamplerOptions;
@@ -354,7 +362,8 @@ export async function sample(args: SampleArgs): Promise<Float32Array> {
         args.signal?.throwIfAborted();
         const noiseData = needsNoise(i) ? pairedNormal([seed, 'z', i], batch, hwc) : null;
         const xCur = x;
-        const res = tf.tidy(() => {
+        // The step's coefficients and network timesteps, kept across the (possibly asynchronous) network call.
+        const inputs = tf.tidy(() => {
           const table = shiftTables[i];
           let c: CoefTensors;
           let tModel: tf.Tensor1D;
@@ -375,23 +384,53 @@ export async function sample(args: SampleArgs): Promise<Float32Array> {
             c = scalarCoefs(plain[i]!);
             tModel = tf.fill([B], chain.timestepMap[i]!, 'float32') as tf.Tensor1D;
           }
-          const noise = noiseData ? tf.tensor4d(noiseData, [B, h, w, ch]) : null;
-          const step = reverseStep(cfg, xCur, model(xCur, tModel), c, lambdas[i]!, noise);
-          return { next: step.next, predX0: step.predX0, tModel };
+          return { c, tModel };
         });
+        const { tModel } = inputs;
+        const step = (out: tf.Tensor4D) => {
+          const noise = noiseData ? tf.tensor4d(noiseData, [B, h, w, ch]) : null;
+          const r = reverseStep(cfg, xCur, out, inputs.c, lambdas[i]!, noise);
+          return { next: r.next, predX0: r.predX0 };
+        };
+        let res: { next: tf.Tensor4D; predX0: tf.Tensor4D };
+        try {
+          // A synchronous network runs in the same tidy as the step; an asynchronous one is awaited
+          // and its output stepped in a second tidy.
+          const pending: { out?: Promise<tf.Tensor4D> } = {};
+          const direct = tf.tidy((): ReturnType<typeof step> | undefined => {
+            const out = model(xCur, tModel);
+            if (!(out instanceof Promise)) return step(out);
+            pending.out = out;
+            return undefined;
+          });
+          if (direct) res = direct;
+          else {
+            const out = await pending.out!;
+            try {
+              res = tf.tidy(() => step(out));
+            } finally {
+              out.dispose();
+            }
+          }
+        } catch (e) {
+          tModel.dispose();
+          throw e;
+        } finally {
+          tf.dispose(Object.values(inputs.c));
+        }
         if (args.onState) {
           try {
-            args.onState({ indices: batch, i, t: chain.timestepMap[i]!, x: xCur, next: res.next, predX0: res.predX0, tModel: res.tModel });
+            args.onState({ indices: batch, i, t: chain.timestepMap[i]!, x: xCur, next: res.next, predX0: res.predX0, tModel });
           } catch (e) {
             res.next.dispose();
             throw e;
           } finally {
             res.predX0.dispose();
-            res.tModel.dispose();
+            tModel.dispose();
           }
         } else {
           res.predX0.dispose();
-          res.tModel.dispose();
+          tModel.dispose();
         }
         x = res.next;
         xCur.dispose();

@@ -132,8 +132,4 @@ export class GraphBuilder {
     };
     return onnx.ModelProto.encode(model).finish();
   }
-
-  get nodeCount(): number {
-    return this.nodes.length;
-  }
 }
