@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { Command, Option } from 'commander';
 import { LabApiError } from '../../shared/api';
 import { initBackend } from '../nn/backend';
-import { preferEngine, resolveCheckpoint, type SamplerChoice } from '../generation/generate';
+import { resolveCheckpoint, type SamplerChoice } from '../generation/generate';
 import { LogTail } from '../jobs/protocol';
 import { claimForegroundJob, createSamplingRun, findRunByFolder, runFolderOf, type SamplingArgs } from '../jobs/run-records';
 import { runSampling } from '../jobs/sampling-run';
@@ -91,7 +91,6 @@ export function sampleCommand(): Command {
         throw new Error(`no such checkpoint or run folder: ${o.checkpoint}`);
       }
       await initBackend(o.backend, 'infer');
-      if (o.engine) preferEngine(o.engine);
       const args: SamplingArgs = {
         sourceRunId: source?.id ?? null,
         checkpointPath: path.resolve(file),
@@ -101,6 +100,7 @@ export function sampleCommand(): Command {
         batchSize: o.batch,
         weights: o.weights,
         ...(o.out ? { outDir: path.resolve(o.out) } : {}),
+        ...(o.engine ? { engine: o.engine } : {}),
       };
       const run = createSamplingRun(store, args, source ?? null, o.name ? { name: o.name } : {});
       const job = claimForegroundJob(store, run.id, 'sample', { ...args });

@@ -27,16 +27,9 @@ export type SamplerChoice = Omit<SamplerOptions, 'learnSigma'>;
  */
 export type InferenceEngine = 'onnx' | 'tfjs';
 
-let preferredEngine: InferenceEngine | null = null;
-
-/** The engine this process uses when a request names none (`xlab sample --engine`); null: automatic. */
-export function preferEngine(engine: InferenceEngine | null): void {
-  preferredEngine = engine;
-}
-
-/** The engine a request gets: the one it names, else the preferred one, else ONNX when onnxruntime-node loads. */
+/** The engine a request gets: the one it names, else ONNX when onnxruntime-node loads. */
 export async function resolveEngine(requested?: InferenceEngine): Promise<{ engine: InferenceEngine; note: string | null }> {
-  const engine = requested ?? preferredEngine;
+  const engine = requested ?? null;
   if (engine === 'tfjs') return { engine, note: null };
   if (engine === 'onnx') {
     if (!(await loadOnnxRuntime())) throw new Error(`the onnx engine needs onnxruntime-node, which could not be loaded: ${onnxRuntimeLoadError()}. Use --engine tfjs`);
@@ -58,7 +51,7 @@ export interface SampleSetRequest {
   /** Folder for the artifacts; default: the run's samples/ folder. */
   outDir?: string;
   onStep?: (done: number, total: number) => void;
-  /** Default: preferEngine()'s choice, else 'onnx' when onnxruntime-node loads, else 'tfjs'. */
+  /** Default: 'onnx' when onnxruntime-node loads, else 'tfjs'. */
   engine?: InferenceEngine;
 }
 

@@ -330,6 +330,8 @@ export interface SamplingArgs {
   weights: 'ema' | 'raw';
   /** Folder for the files; default the samples/ folder of the checkpoint's run. */
   outDir?: string | null;
+  /** Inference engine; default ONNX Runtime when it loads, else tfjs. */
+  engine?: 'onnx' | 'tfjs';
 }
 
 /** Records a sampling run: a child of the training run it samples (when that run is in the history). */

@@ -99,6 +99,7 @@ export async function runSampling(o: SamplingRunOptions): Promise<SamplingOutcom
       seed: args.seed,
       batchSize: args.batchSize,
       ...(args.outDir ? { outDir: args.outDir } : {}),
+      ...(args.engine ? { engine: args.engine } : {}),
       onStep: (done, total) => {
         o.onStep?.(done, total);
         if (!plannedRecorded) {
