@@ -1,7 +1,8 @@
 /**
  * `xlab demo` (the README's main job): ADM vs ADM-IP (gamma 0.1) on the bundled MNIST digits at
- * 16x16, same seed, same data order, same noise; then paired sample grids from both at several
- * numbers of sampling steps T', side by side.
+ * 16x16, same seed, same data order, same noise; FID (the app's MNIST classifier features) at a few
+ * points during training; then FID / sFID / KID at several numbers of sampling steps T' on samples
+ * drawn from the same noise, paired sample grids side by side, and the paper-style comparison table.
  *
  * Everything goes through the job system, like the app: the two training runs (experiment 'demo')
  * and their sample sets are recorded in the history, a supervisor of concurrency 2 trains them in
@@ -12,7 +13,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
 import { Command } from 'commander';
-import type { LabEvent } from '../../shared/api';
+import type { ComparisonReport, LabEvent, RunKind } from '../../shared/api';
+import { featureNetworkFor } from '../evaluation/network-catalog';
+import { classifierTrainingFromEnv } from '../jobs/evaluation-run';
 import { parseTrainConfig, type TrainConfig } from '../../shared/config';
 import { createLabApi, type LabService } from '../api/lab-api';
 import { sampleSetName, type SamplerChoice } from '../generation/generate';
@@ -32,7 +35,23 @@ function num(v: string): number {
   return n;
 }
 
-export function demoConfig(objective: 'adm' | 'adm-ip', steps: number, seed: number, batch = 32): TrainConfig {
+export interface DemoEvaluation {
+  /** Scheduled evaluations during training (FID vs iterations), at this T'. */
+  every: number;
+  curveSteps: string;
+  /** Samples per score. */
+  n: number;
+}
+
+/**
+ * What every demo score shares (the scheduled ones during training and the final ones), so they
+ * fall under one comparability key per T' and the final evaluation reuses the last scheduled one.
+ */
+function demoPlan(n: number) {
+  return { n, seed: 0, batchSize: 100, featureNetwork: 'mnist-classifier', referenceCount: 10_000, bootstrap: 100 };
+}
+
+export function demoConfig(objective: 'adm' | 'adm-ip', steps: number, seed: number, batch = 32, evaluation: DemoEvaluation | null = null): TrainConfig {
   return parseTrainConfig({
     objective,
     gamma: { kind: 'constant', gamma: 0.1 },
@@ -48,6 +67,7 @@ export function demoConfig(objective: 'adm' | 'adm-ip', steps: number, seed: num
     emaRate: 0.995,
     checkpointEvery: 200,
     logEvery: 10,
+    evaluation: evaluation && { ...demoPlan(evaluation.n), every: evaluation.every, steps: [evaluation.curveSteps] },
   });
 }
 
@@ -182,7 +202,10 @@ export function demoCommand(): Command {
     .option('--batch <n>', 'batch size', num, 32)
     .option('--seed <n>', 'training seed (shared by both runs)', num, 0)
     .option('--sample-steps <list>', "comma-separated T' values to sample at", '20,100')
-    .option('--n <n>', 'samples per grid', num, 64)
+    .option('--n <n>', 'samples per grid (default: the FID sample count, so the grids are the scored samples)', num)
+    .option('--eval-n <n>', 'samples per FID (0: no evaluation)', num, 500)
+    .option('--eval-every <n>', 'FID during training every n iterations (default: 4 points per run)', num)
+    .option('--eval-steps <list>', "comma-separated T' values FID is measured at after training", '10,20,50,100')
     .option('--backend <name>', 'auto, tensorflow or wasm', 'auto')
     .option('--json', 'print a JSON summary on stdout');
   addDataDirOption(cmd).action(async (o) => {
@@ -242,17 +265,44 @@ function stoppedMessage(ctx: DemoContext): void {
   process.exitCode = 130;
 }
 
+/** Samples per grid: the scored sample sets themselves when they exist (no extra sampling). */
+function gridCount(o: Record<string, any>): number {
+  return o.n ?? (o.evalN > 0 ? o.evalN : 64);
+}
+
+function demoEvaluation(o: Record<string, any>): DemoEvaluation | null {
+  if (!(o.evalN > 0)) return null;
+  const every = o.evalEvery ?? Math.max(1, Math.ceil(o.steps / 4));
+  return { every, curveSteps: '20', n: o.evalN };
+}
+
+/**
+ * The MNIST classifier the scores use, trained once (about a minute) before the training jobs
+ * start, so the two jobs do not both train it at their first evaluation.
+ */
+async function prepareFeatureNetwork(ctx: DemoContext): Promise<void> {
+  const net = await featureNetworkFor('mnist-classifier', {
+    dataDir: ctx.lab.dataDir,
+    classifierTraining: classifierTrainingFromEnv(),
+    onMessage: (l) => ctx.log(`feature network: ${l}`),
+  });
+  ctx.log(`feature network: ${net.description}`);
+  net.dispose();
+}
+
 async function demoAction(ctx: DemoContext): Promise<void> {
   const { lab, api, o } = ctx;
   const { store } = lab;
   const experimentId = await demoExperimentId(api);
   const foreign = store.listJobs({ status: 'queued' }).length;
+  const evaluation = demoEvaluation(o);
+  if (evaluation) await prepareFeatureNetwork(ctx);
 
   // --- training: both objectives side by side, through the queue --------------------------------
   const runs = {} as Record<Objective, RunRow>;
   const todo: { objective: Objective; run: RunRow; jobId: number }[] = [];
   for (const objective of OBJECTIVES) {
-    const config = parseTrainConfig({ ...demoConfig(objective, o.steps, o.seed, o.batch), backend: o.backend });
+    const config = parseTrainConfig({ ...demoConfig(objective, o.steps, o.seed, o.batch, demoEvaluation(o)), backend: o.backend });
     const t = await trainingJob(lab, api, experimentId, config);
     runs[objective] = t.run;
     if (t.jobId === null) {
@@ -309,6 +359,22 @@ async function demoAction(ctx: DemoContext): Promise<void> {
     if (ctx.stopping || OBJECTIVES.some((k) => runs[k].status !== 'done')) return stoppedMessage(ctx);
   }
 
+  // --- scores at several T' on the final checkpoints (their sample sets double as the grids) ---
+  if (evaluation) {
+    const evalSteps = String(o.evalSteps).split(',').map((x) => x.trim()).filter(Boolean);
+    const jobs: { jobId: number; label: string }[] = [];
+    for (const objective of OBJECTIVES) {
+      if (ctx.stopping) return stoppedMessage(ctx);
+      const started = await api.startEvaluation({ ...demoPlan(evaluation.n), runId: runs[objective].id, steps: evalSteps, priority: PRIORITY });
+      ctx.jobs.add(started.job.id);
+      jobs.push({ jobId: started.job.id, label: `FID ${objective} T'=${evalSteps.join(',')}` });
+    }
+    const finished = await followJobs(ctx, jobs, 'evaluate');
+    const failed = finished.find((j) => j.status === 'failed');
+    if (failed) throw new Error(`evaluation job ${failed.id} failed: ${failed.error ?? 'unknown error'}`);
+    if (ctx.stopping || finished.some((j) => j.status !== 'done')) return stoppedMessage(ctx);
+  }
+
   // --- sampling: one recorded sample set per run and T', the same noise on both sides ------------
   const stepsList = String(o.sampleSteps).split(',').map((s) => s.trim()).filter(Boolean);
   const wanted: { steps: string; objective: Objective; step: number; sampler: SamplerChoice; jobId: number | null }[] = [];
@@ -320,9 +386,9 @@ async function demoAction(ctx: DemoContext): Promise<void> {
       const sampler: SamplerChoice = { kind: 'ddpm', steps };
       let jobId: number | null = null;
       // A set the demo drew before (a re-run) is reused rather than drawn again.
-      if (!recordedSampleSet(lab, run.id, step, sampler, o.n)) {
+      if (!recordedSampleSet(lab, run.id, step, sampler, gridCount(o))) {
         if (ctx.stopping) return stoppedMessage(ctx);
-        const started = await api.startSampling({ runId: run.id, sampler, n: o.n, ...SAMPLE, priority: PRIORITY });
+        const started = await api.startSampling({ runId: run.id, sampler, n: gridCount(o), ...SAMPLE, priority: PRIORITY });
         jobId = started.job.id;
         ctx.jobs.add(jobId);
       }
@@ -331,26 +397,7 @@ async function demoAction(ctx: DemoContext): Promise<void> {
   }
   const sampling = wanted.filter((w): w is typeof w & { jobId: number } => w.jobId !== null);
   if (sampling.length) {
-    const bars = multiProgress(Boolean(o.json));
-    ctx.log = (l) => bars.log(l);
-    const byJob = new Map(sampling.map((w) => [w.jobId, { label: `sample ${w.objective} T'=${w.steps}`.padEnd(20), bar: null as Progress | null }]));
-    const unsubscribe = api.subscribe((e: LabEvent) => {
-      if (e.type !== 'job-progress' || e.kind !== 'sample') return;
-      const b = byJob.get(e.jobId);
-      if (!b) return;
-      b.bar ??= bars.add(b.label, e.stepsPlanned);
-      b.bar.update(Math.min(e.step, e.stepsPlanned));
-    });
-    let finished: JobRow[];
-    try {
-      finished = await waitForJobs(store, [...byJob.keys()]);
-    } finally {
-      unsubscribe();
-      for (const b of byJob.values()) b.bar?.stop();
-      bars.stop();
-      ctx.log = (l) => process.stderr.write(l + '\n');
-    }
-    for (const j of finished) ctx.jobs.delete(j.id);
+    const finished = await followJobs(ctx, sampling.map((w) => ({ jobId: w.jobId, label: `sample ${w.objective} T'=${w.steps}` })), 'sample');
     const failed = finished.find((j) => j.status === 'failed');
     if (failed) throw new Error(`sampling job ${failed.id} failed: ${failed.error ?? 'unknown error'}`);
     if (ctx.stopping || finished.some((j) => j.status !== 'done')) return stoppedMessage(ctx);
@@ -361,7 +408,7 @@ async function demoAction(ctx: DemoContext): Promise<void> {
   for (const steps of stepsList) {
     const sets = {} as Record<Objective, SampleSetRow>;
     for (const w of wanted.filter((x) => x.steps === steps)) {
-      const set = recordedSampleSet(lab, runs[w.objective].id, w.step, w.sampler, o.n);
+      const set = recordedSampleSet(lab, runs[w.objective].id, w.step, w.sampler, gridCount(o));
       if (!set) throw new Error(`no sample set of run ${runs[w.objective].id} at T'=${steps} was recorded`);
       sets[w.objective] = set;
     }
@@ -370,6 +417,14 @@ async function demoAction(ctx: DemoContext): Promise<void> {
     await sideBySide(grid('adm'), grid('adm-ip'), out);
     comparisons.push({ steps, adm: grid('adm'), admIp: grid('adm-ip'), sideBySide: out, sampleSets: { adm: sets['adm'].id, 'adm-ip': sets['adm-ip'].id } });
   }
+  // --- the paper-style table --------------------------------------------------------------------
+  let report: ComparisonReport | null = null;
+  if (evaluation) {
+    report = await api.compareExperiment(experimentId, { baselineRunId: runs['adm'].id });
+    fs.writeFileSync(path.join(o.out, 'comparison.md'), report.markdown);
+    fs.writeFileSync(path.join(o.out, 'comparison.csv'), report.csv);
+  }
+
   const summary = {
     out: o.out,
     backend: ctx.backend,
@@ -378,6 +433,7 @@ async function demoAction(ctx: DemoContext): Promise<void> {
     runs: Object.fromEntries(OBJECTIVES.map((k) => [k, runFolderOf(lab.dataDir, runs[k])])),
     runIds: Object.fromEntries(OBJECTIVES.map((k) => [k, runs[k].id])),
     comparisons,
+    comparison: report && { key: report.key, bySteps: report.bySteps, iterationsToTarget: report.iterationsToTarget, pairedTests: report.pairedTests },
   };
   fs.writeFileSync(path.join(o.out, 'summary.json'), JSON.stringify(summary, null, 2));
   if (o.json) process.stdout.write(JSON.stringify(summary) + '\n');
@@ -385,5 +441,34 @@ async function demoAction(ctx: DemoContext): Promise<void> {
     process.stderr.write(`\nRuns ${runs['adm'].id} (ADM) and ${runs['adm-ip'].id} (ADM-IP), experiment '${EXPERIMENT}' (xlab runs list --experiment ${experimentId})\n`);
     process.stderr.write('Paired sample grids (left ADM, right ADM-IP; same noise for image i):\n');
     for (const c of comparisons) process.stderr.write(`  T'=${c.steps.padEnd(5)} ${c.sideBySide}\n`);
+    if (report) {
+      process.stderr.write(`\n${report.markdown}\n`);
+      process.stderr.write(`Tables saved as ${path.join(o.out, 'comparison.md')} and comparison.csv; the app's Compare screen shows them with the FID curves.\n`);
+    }
+  }
+}
+
+/** Progress bars for jobs of one kind until they all finish (done, failed, stopped). */
+async function followJobs(ctx: DemoContext, jobs: { jobId: number; label: string }[], kind: RunKind): Promise<JobRow[]> {
+  const bars = multiProgress(Boolean(ctx.o.json));
+  ctx.log = (l) => bars.log(l);
+  const width = Math.max(...jobs.map((j) => j.label.length));
+  const byJob = new Map(jobs.map((j) => [j.jobId, { label: j.label.padEnd(width), bar: null as Progress | null }]));
+  const unsubscribe = ctx.api.subscribe((e: LabEvent) => {
+    if (e.type !== 'job-progress' || e.kind !== kind) return;
+    const b = byJob.get(e.jobId);
+    if (!b) return;
+    b.bar ??= bars.add(b.label, e.stepsPlanned);
+    b.bar.update(Math.min(e.step, e.stepsPlanned));
+  });
+  try {
+    const finished = await waitForJobs(ctx.lab.store, [...byJob.keys()]);
+    for (const j of finished) ctx.jobs.delete(j.id);
+    return finished;
+  } finally {
+    unsubscribe();
+    for (const b of byJob.values()) b.bar?.stop();
+    bars.stop();
+    ctx.log = (l) => process.stderr.write(l + '\n');
   }
 }

@@ -70,7 +70,7 @@ export function parseEvaluationArgs(args: unknown): EvaluationArgs {
  */
 export const CLASSIFIER_TRAINING_ENV = 'XLAB_CLASSIFIER_TRAINING';
 
-function classifierTrainingFromEnv(): Partial<ClassifierTraining> | undefined {
+export function classifierTrainingFromEnv(): Partial<ClassifierTraining> | undefined {
   const text = process.env[CLASSIFIER_TRAINING_ENV];
   if (!text || !text.trim()) return undefined;
   const r = z
