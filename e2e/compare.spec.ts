@@ -109,5 +109,6 @@ test('Compare: paired grids, FID curves for both runs and CSV export', async ({ 
   // The picture for the docs: the paired grids, with the sample selection enlarged beside them.
   await page.locator('#samples-title').scrollIntoViewIfNeeded();
   await page.locator('#samples-title').evaluate((h) => h.scrollIntoView({ block: 'start' }));
+  await page.mouse.move(0, 0); // no tooltip in the picture
   await snap(page, 'compare');
 });

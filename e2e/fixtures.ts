@@ -64,6 +64,8 @@ export function httpApi(url: string, token: string | null): LabCallable {
   return client as unknown as LabCallable;
 }
 
+const E2E_CLASSIFIER = JSON.stringify({ steps: 150, trainCount: 3000 });
+
 /** Starts `xlab serve --json` on a free port; resolves once it printed where it listens. */
 export async function startLabServer(opts: { dataDir: string; concurrency?: number; jobs?: boolean }): Promise<{ server: LabServer; stop: () => Promise<void> }> {
   // The page comes from the e2e build (global-setup.ts), unless it was skipped.
@@ -72,7 +74,10 @@ export async function startLabServer(opts: { dataDir: string; concurrency?: numb
   if (build) args.push('--renderer', path.join(build, 'renderer'));
   if (opts.jobs === false) args.push('--no-jobs');
   else args.push('--concurrency', String(opts.concurrency ?? 2));
-  const child: ChildProcess = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  // The MNIST feature network is trained on first use: a small one (seconds, not minutes) keeps the
+  // suite fast; its id records the settings, so its scores are labelled as what they are.
+  const env = { ...process.env, XLAB_CLASSIFIER_TRAINING: process.env.XLAB_CLASSIFIER_TRAINING ?? E2E_CLASSIFIER };
+  const child: ChildProcess = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env });
   let stdout = '';
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => {

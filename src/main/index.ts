@@ -25,7 +25,7 @@ const DEV_URL = process.env['ELECTRON_RENDERER_URL'];
 
 const CSP =
   "default-src 'self'; script-src 'self'; img-src 'self' data: lab:; style-src 'self' 'unsafe-inline'; " +
-  "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'";
+  "connect-src 'self' lab:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'";
 
 const IMAGE_TYPES: Record<string, string> = { '.png': 'image/png', '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg' };
 

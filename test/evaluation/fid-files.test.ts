@@ -65,6 +65,11 @@ describe('xlab fid inputs', () => {
     const one = await readFidInput(f('one.npy'));
     const two = await readFidInput(f('x.npy'));
     await expect(fidBetweenFiles(two, one, { dataDir: dir })).rejects.toThrow(/one\.npy: 1 sample; FID needs at least 2 per set/);
+    const stats = await readFidInput(f('s.npz'));
+    await writeNpy(f('feats5.npy'), { dtype: 'float32', shape: [3, 5], data: Float32Array.from({ length: 15 }, (_, i) => Math.sin(i)) });
+    await expect(fidBetweenFiles(await readFidInput(f('feats5.npy')), stats, { dataDir: dir })).rejects.toThrow(
+      `feature dimensions differ: ${f('feats5.npy')} gives 5-d features but ${f('s.npz')} gives 2-d statistics; both sides must come from the same feature network`,
+    );
 
     // images through a 128-d network against 2-d statistics
     const weights = initClassifierParams(1);
@@ -72,12 +77,11 @@ describe('xlab fid inputs', () => {
     const id = classifierId('mnist-classifier', sha);
     const file = await writeClassifierFile(dir, {
       format: 1, name: 'mnist-classifier', version: 1, id, weightsSha256: sha, architecture: 'test',
-      training: { steps: 0, batchSize: 1, lr: 0.001, seed: 1, trainCount: null },
+      training: { steps: 0, batchSize: 1, lr: 0.001, seed: 1, trainCount: null, maxShift: 0 },
       data: { dataset: 'mnist', source: 'seeded initial weights', trainImages: 0, testImages: 0, testSplit: 'none' },
       testAccuracy: 0, trainSeconds: 0, backend: 'wasm',
     }, weights);
     const images = await readFidInput(f('g.npz'));
-    const stats = await readFidInput(f('s.npz'));
     await expect(fidBetweenFiles(images, stats, { dataDir: dir, network: file })).rejects.toThrow(
       new RegExp(`g\\.npz gives 128-d features \\(${id}\\) but .*s\\.npz gives 2-d statistics; both sides must come from the same feature network \\(choose it with --network`),
     );

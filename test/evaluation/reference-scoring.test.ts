@@ -27,7 +27,7 @@ import { Stream } from '../../src/main/rng';
 function meta(id: string): ClassifierMeta {
   return {
     format: 1, name: 'mnist-classifier', version: 1, id, weightsSha256: '', architecture: 'test',
-    training: { steps: 0, batchSize: 1, lr: 0.001, seed: 0, trainCount: null },
+    training: { steps: 0, batchSize: 1, lr: 0.001, seed: 0, trainCount: null, maxShift: 0 },
     data: { dataset: 'mnist', source: 'seeded initial weights', trainImages: 0, testImages: 0, testSplit: 'none' },
     testAccuracy: 0, trainSeconds: 0, backend: 'wasm',
   };

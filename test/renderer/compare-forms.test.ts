@@ -50,7 +50,8 @@ describe('evaluation form', () => {
 const run = (over: Partial<RunInfo>): RunInfo => ({
   id: 'r', experimentId: 1, name: 'run', kind: 'train', objective: 'adm', gamma: null, dataset: 'mnist', preset: 'tiny', config: {},
   seed: 0, status: 'done', stepsDone: 0, stepsPlanned: null, createdAt: 0, startedAt: null, finishedAt: null, backend: null,
-  machine: null, appVersion: null, gitCommit: null, error: null, parentRunId: null, bestFid: null, tags: [], ...over,
+  machine: null, appVersion: null, gitCommit: null, error: null, parentRunId: null, bestFid: null, tags: [], noteCount: 0, lastNote: null,
+  ...over,
 });
 
 describe('run set', () => {

@@ -1,12 +1,16 @@
 /**
  * Bootstrap confidence interval for FID: the generated features are resampled with replacement,
- * their Gaussian refitted and the distance to the (fixed) reference recomputed; the interval is the
- * percentile interval of the replicates. Seeded: replicate b draws from Stream(seed, 'fid-bootstrap', b).
+ * their Gaussian refitted and the distance to the (fixed) reference recomputed. Seeded: replicate b
+ * draws from Stream(seed, 'fid-bootstrap', b).
  *
  * Only the generated side is resampled, so the interval covers the sampling noise of the model's
  * samples, not of the reference set (which the standard protocol holds fixed, e.g. the full training
- * set). FID is biased upward at finite n and a resample has fewer distinct rows, so replicates sit a
- * little above the point estimate; `bias` reports mean(replicates) - point estimate.
+ * set). FID is biased upward at finite n and a resample has only ~63% distinct rows, so the replicates
+ * sit above the point estimate — with few samples in many dimensions the plain percentile interval
+ * can lie entirely above it (measured: FID 0.94, interval [2.06, 3.32] for 1,000 x 128-d features).
+ * The interval is therefore the percentile interval shifted down by the bootstrap's own bias
+ * (mean(replicates) - point estimate, reported as `bias`): it keeps the spread the resampling
+ * measures and is centred where the estimate is.
  *
  * Cost: the reference is factored once (prepareFrechetReference, d^3/6 multiply-adds), and the
  * point estimate costs one full FID. Each replicate then costs one weighted covariance over the ~63%
@@ -77,12 +81,13 @@ export function bootstrapFid(
   const mean = values.reduce((a, v) => a + v, 0) / replicates;
   const std = Math.sqrt(values.reduce((a, v) => a + (v - mean) * (v - mean), 0) / (replicates - 1));
   const alpha = (1 - level) / 2;
+  const bias = mean - fid;
   return {
     fid,
-    lower: percentile(sorted, alpha),
-    upper: percentile(sorted, 1 - alpha),
+    lower: percentile(sorted, alpha) - bias,
+    upper: percentile(sorted, 1 - alpha) - bias,
     level,
-    bias: mean - fid,
+    bias,
     std,
     replicates: values,
   };

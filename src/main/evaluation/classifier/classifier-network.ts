@@ -22,10 +22,10 @@ import {
   type ClassifierName,
   type ClassifierTraining,
 } from './network-file';
-import { DEFAULT_CLASSIFIER_TRAINING, ensureBackend, trainClassifier } from './training';
+import { defaultClassifierTraining, ensureBackend, trainClassifier } from './training';
 
 export type { ClassifierName, ClassifierTraining } from './network-file';
-export { DEFAULT_CLASSIFIER_TRAINING } from './training';
+export { defaultClassifierTraining } from './training';
 
 const DATASET_LABEL: Record<ClassifierName, string> = {
   'mnist-classifier': 'MNIST',
@@ -93,12 +93,15 @@ export class ClassifierNetwork implements FeatureNetwork {
 }
 
 function sameTraining(a: ClassifierTraining, b: ClassifierTraining): boolean {
-  return a.steps === b.steps && a.batchSize === b.batchSize && a.lr === b.lr && a.seed === b.seed && a.trainCount === b.trainCount;
+  return (
+    a.steps === b.steps && a.batchSize === b.batchSize && a.lr === b.lr && a.seed === b.seed &&
+    a.trainCount === b.trainCount && a.maxShift === b.maxShift
+  );
 }
 
 export interface LoadClassifierOptions {
   dataDir: string;
-  /** Default DEFAULT_CLASSIFIER_TRAINING; fields given here override it. */
+  /** Default defaultClassifierTraining(name); fields given here override it. */
   training?: Partial<ClassifierTraining>;
   /** Train when none is stored (default true). */
   train?: boolean;
@@ -110,7 +113,7 @@ export interface LoadClassifierOptions {
  * <dataDir>/feature-networks/<id>.xlabfn). A damaged file is skipped (and replaced by training).
  */
 export async function loadOrTrainClassifier(name: ClassifierName, opts: LoadClassifierOptions): Promise<ClassifierNetwork> {
-  const training: ClassifierTraining = { ...DEFAULT_CLASSIFIER_TRAINING, ...opts.training };
+  const training: ClassifierTraining = { ...defaultClassifierTraining(name), ...opts.training };
   for (const file of listClassifierFiles(opts.dataDir, name)) {
     let stored;
     try {

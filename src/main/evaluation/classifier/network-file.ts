@@ -27,6 +27,8 @@ export interface ClassifierTraining {
   seed: number;
   /** Training images used (evenly spaced over the training split); null = all of it. */
   trainCount: number | null;
+  /** Random translations of up to this many pixels each way (the only augmentation); 0 = none. */
+  maxShift: number;
 }
 
 export interface ClassifierMeta {

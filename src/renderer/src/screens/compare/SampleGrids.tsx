@@ -311,62 +311,61 @@ export function SampleGrids({ runs, baselineId }: { runs: GridRun[]; baselineId:
       )}
 
       <div className="grids-and-cells">
-      <div className="grids-view">
-      {view === 'side' && (
-        <div className="grid-row" style={{ gridTemplateColumns: `repeat(${runs.length}, minmax(0, 1fr))` }}>
-          {runs.map((r) => (
-            <GridCard key={r.runId} run={r} grid={grids.get(r.runId)} k={selected} onSelect={setK} />
-          ))}
+        <div className="grids-view">
+          {view === 'side' && (
+            <div className="grid-row" style={{ gridTemplateColumns: `repeat(${runs.length}, minmax(0, 1fr))` }}>
+              {runs.map((r) => (
+                <GridCard key={r.runId} run={r} grid={grids.get(r.runId)} k={selected} onSelect={setK} />
+              ))}
+            </div>
+          )}
+          {view === 'flicker' && <FlickerView runs={runs} a={a} b={b} />}
+          {view === 'difference' && <DifferenceView runs={runs} grids={grids} a={a} b={b} onSelect={setK} />}
         </div>
-      )}
-      {view === 'flicker' && <FlickerView runs={runs} a={a} b={b} />}
-      {view === 'difference' && <DifferenceView runs={runs} grids={grids} a={a} b={b} onSelect={setK} />}
-      </div>
-
-      {count > 0 && (
-        <div className="cell-strip">
-          <div className="toolbar">
-            <label>
-              sample{' '}
-              <input
-                type="range"
-                min={0}
-                max={count - 1}
-                value={selected}
-                onChange={(e) => setK(Number(e.target.value))}
-                aria-label="Selected sample (the same index in every grid)"
-                data-testid="sample-slider"
-              />
-              <span className="mono">
-                #{selected + 1} / {count}
-              </span>
-            </label>
-            <label>
-              zoom{' '}
-              <select value={zoom} onChange={(e) => setZoom(Number(e.target.value))}>
-                {[4, 8, 12, 16].map((z) => (
-                  <option key={z} value={z}>
-                    ×{z}
-                  </option>
-                ))}
-              </select>
-            </label>
+        {count > 0 && (
+          <div className="cell-strip">
+            <div className="toolbar">
+              <label>
+                sample{' '}
+                <input
+                  type="range"
+                  min={0}
+                  max={count - 1}
+                  value={selected}
+                  onChange={(e) => setK(Number(e.target.value))}
+                  aria-label="Selected sample (the same index in every grid)"
+                  data-testid="sample-slider"
+                />
+                <span className="mono">
+                  #{selected + 1} / {count}
+                </span>
+              </label>
+              <label>
+                zoom{' '}
+                <select value={zoom} onChange={(e) => setZoom(Number(e.target.value))}>
+                  {[4, 8, 12, 16].map((z) => (
+                    <option key={z} value={z}>
+                      ×{z}
+                    </option>
+                  ))}
+                </select>
+              </label>
+            </div>
+            <div className="cell-row">
+              {runs.map((r) => {
+                const g = grids.get(r.runId);
+                return (
+                  <figure key={r.runId} className="cell-figure">
+                    {g?.geometry ? <CellCanvas grid={g} k={selected} zoom={zoom} label={r.label} /> : <div className="cell-placeholder" />}
+                    <figcaption>
+                      <span className="swatch" style={{ background: r.color }} /> {r.label}
+                    </figcaption>
+                  </figure>
+                );
+              })}
+            </div>
           </div>
-          <div className="cell-row">
-            {runs.map((r) => {
-              const g = grids.get(r.runId);
-              return (
-                <figure key={r.runId} className="cell-figure">
-                  {g?.geometry ? <CellCanvas grid={g} k={selected} zoom={zoom} label={r.label} /> : <div className="cell-placeholder" />}
-                  <figcaption>
-                    <span className="swatch" style={{ background: r.color }} /> {r.label}
-                  </figcaption>
-                </figure>
-              );
-            })}
-          </div>
-        </div>
-      )}
+        )}
       </div>
     </div>
   );
