@@ -11,6 +11,7 @@ import { LabApiError } from '../../shared/api';
 import { initBackend } from '../nn/backend';
 import { listCheckpoints } from '../training/checkpoint';
 import { runPaths } from '../training/trainer';
+import { resolveWorkerCount } from '../training/parallel/worker-count';
 import { LogTail } from '../jobs/protocol';
 import {
   OUT_DIR_KEY,
@@ -196,7 +197,8 @@ export function trainCommand(): Command {
     .option('--queue', 'record the run and queue it for the job supervisor (xlab serve, the app, xlab jobs run) instead of training here')
     .option('--name <name>', 'run name in the history')
     .option('--experiment <id>', 'file the run under this experiment', intArg('--experiment'))
-    .option('--json', 'print a JSON summary on stdout');
+    .option('--json', 'print a JSON summary on stdout')
+    .option('--workers <n|auto>', "data-parallel worker threads on the wasm backend (an execution choice: the run is the same up to float rounding); 'auto': one per core while each gets 4+ samples", workersArg, 'auto');
   addDataDirOption(cmd).action(async (o) => {
     const lab = openLab(o);
     try {
@@ -215,6 +217,7 @@ async function trainAction(lab: Lab, o: Record<string, any>): Promise<void> {
   let outDir: string;
   if (o.resume) {
     ({ run, config, folder: outDir } = resumeTarget(lab, o.resume, o.steps, o));
+    resolveWorkerCount(o.workers, config); // a bad --workers fails here, not as a failed job
     if (o.queue) {
       // An interrupted, failed or cancelled job is resumed; a finished run being extended gets a new job.
       const last = store.listJobs({ runId: run.id }).at(-1);
@@ -224,6 +227,7 @@ async function trainAction(lab: Lab, o: Record<string, any>): Promise<void> {
     }
   } else {
     config = configFromFlags(o);
+    resolveWorkerCount(o.workers, config); // a bad --workers fails here, before the run is recorded
     if (o.out && listCheckpoints(runPaths(o.out).checkpoints).length > 0) {
       throw new Error(`${o.out} already holds checkpoints: resume it with \`xlab train --resume ${o.out}\` or choose another --out`);
     }
@@ -273,6 +277,7 @@ async function trainAction(lab: Lab, o: Record<string, any>): Promise<void> {
       outDir,
       resume: Boolean(o.resume),
       backend: backend.name,
+      workers: o.workers,
       log: new LogTail(),
       stopRequested: () => (stopRequested ? 'interrupt' : null),
       onStep: (r) => bar.update(r.step, { loss: r.loss.toFixed(4), rate: r.itPerSec.toFixed(2) }),
@@ -294,6 +299,13 @@ async function trainAction(lab: Lab, o: Record<string, any>): Promise<void> {
         : `done: ${result.stepsDone} steps, run ${run.id}, last checkpoint ${result.lastCheckpoint}\n`,
     );
   if (result.stopped) process.exitCode = 130;
+}
+
+function workersArg(v: string): number | 'auto' {
+  if (v === 'auto') return 'auto';
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--workers: expected a positive integer or 'auto', got '${v}'`);
+  return n;
 }
 
 async function queueNewJob(lab: Lab, run: RunRow) {

@@ -15,6 +15,7 @@ import type { RunStatus } from '../../shared/api';
 import type { Store } from '../store/store';
 import { runPaths, train, type StepReport, type TrainResult } from '../training/trainer';
 import type { JobProgress, LogTail, StopReason } from './protocol';
+import { scheduledEvaluation } from './evaluation-run';
 import { machineInfo, markOwnJobInterrupted, recordJobFailure, relativeIfInside, rewindToResumePoint } from './run-records';
 
 /** Why training stopped early: a user (cancel, pause), the app (shutdown), Ctrl-C, or a lost supervisor. */
@@ -39,6 +40,8 @@ export interface TrainingRunOptions {
   onRunUpdated?: (runId: string, status: RunStatus, stepsDone: number) => void;
   onStep?: (r: StepReport) => void;
   onLog?: (line: string) => void;
+  /** Data-parallel worker threads (trainer.ts TrainOptions.workers); default 1, this thread. */
+  workers?: number | 'auto';
   /** Minimum interval between heartbeats (each is a write transaction). Default 1000 ms. */
   heartbeatMs?: number;
   /** Minimum interval between progress events. Default 250 ms. */
@@ -117,11 +120,15 @@ export async function runTraining(o: TrainingRunOptions): Promise<TrainingOutcom
     });
   };
 
+  // TrainConfig.evaluation: scores at checkpoint boundaries, in this process (evaluation-run.ts).
+  const evaluation = scheduledEvaluation({ store, dataDir, runId, jobId, config, say, stopRequested: o.stopRequested, heartbeatMs });
   let result: TrainResult;
   try {
     result = await train(config, outDir, {
       resume: o.resume,
+      workers: o.workers,
       hooks: {
+        ...evaluation.hooks,
         onLog: say,
         onStep: (r) => {
           lastReport = r;
@@ -169,6 +176,8 @@ export async function runTraining(o: TrainingRunOptions): Promise<TrainingOutcom
     });
   } catch (err) {
     return recordFailure(o, err);
+  } finally {
+    evaluation.dispose();
   }
 
   const tail = () => log.text();

@@ -158,12 +158,15 @@ export function groupNorm(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D,
  * Inverted dropout with a mask drawn from Stream(seed, 'dropout', layer): deterministic for a
  * seed and independent of the backend, like every other random draw in Exposure Lab.
  */
-export function dropout<T extends tf.Tensor>(x: T, rate: number, seed: number, layer: string | number): T {
+export function dropout<T extends tf.Tensor>(x: T, rate: number, seed: number, layer: string | number, skip = 0): T {
   if (rate <= 0) return x;
   if (rate >= 1) throw new Error(`dropout rate must be < 1, got ${rate}`);
   const size = x.size;
   const mask = new Float32Array(size);
   const stream = new Stream(seed, 'dropout', layer);
+  // A shard of a data-parallel batch skips the draws of the samples before it: its masks are then
+  // the very ones the whole batch would have drawn.
+  for (let i = 0; i < skip; i++) stream.nextU32();
   // Compare raw 32-bit draws against the threshold: one draw per element.
   const threshold = Math.floor(rate * 4294967296);
   const keep = 1 / (1 - rate);

@@ -33,6 +33,11 @@ export interface ForwardOptions {
   training: boolean;
   /** Required when training with dropout > 0: the masks come from Stream(seed, 'dropout', layer). */
   dropoutSeed?: number;
+  /**
+   * Index of x's first sample in the training step's whole batch, when x is one shard of it (data
+   * parallel training): dropout masks are then drawn as for the whole batch. Default 0.
+   */
+  dropoutSampleOffset?: number;
 }
 
 type Init = { kind: 'uniform'; fanIn: number } | { kind: 'zeros' } | { kind: 'ones' };
@@ -359,7 +364,7 @@ export function forward(
       const e = dense(embAct, w2(`${q}.emb.w`), w1(`${q}.emb.b`));
       const [scale, shift] = tf.split(e, 2, 1) as [tf.Tensor2D, tf.Tensor2D];
       let out = silu(groupNorm(inner, w1(`${q}.out_norm.g`), w1(`${q}.out_norm.b`), { scale, shift }));
-      if (useDropout) out = dropout(out, cfg.dropout, opts.dropoutSeed!, q);
+      if (useDropout) out = dropout(out, cfg.dropout, opts.dropoutSeed!, q, (opts.dropoutSampleOffset ?? 0) * (out.size / n));
       out = conv2d(out, w4(`${q}.out_conv.w`), w1(`${q}.out_conv.b`));
       const skip = l.cin === l.cout ? h : conv2d(h, w4(`${q}.skip.w`), w1(`${q}.skip.b`));
       return tf.add(skip, out);

@@ -27,6 +27,7 @@ import {
 } from './checkpoint';
 import { restoreGroup, snapshot, unetConfigFor } from './model-state';
 import { writeFileAtomic } from '../formats/atomic-file';
+import { resolveWorkerCount } from './parallel/worker-count';
 
 export interface StepReport {
   step: number;
@@ -43,6 +44,10 @@ export interface TrainHooks {
   /** Called after a metrics window is complete; rows are safe to persist. */
   onMetrics?: (rows: { step: number; name: string; value: number; wallTime: number }[]) => void;
   onCheckpoint?: (step: number, file: string) => void;
+  /** Steps that need a checkpoint besides every checkpointEvery and the last (scheduled evaluations). */
+  checkpointAt?: (step: number) => boolean;
+  /** Awaited after each checkpoint is written and onCheckpoint ran: work that needs that file (scheduled evaluation). */
+  afterCheckpoint?: (step: number, file: string) => Promise<void>;
   /** Polled between steps: true stops after writing a checkpoint (Ctrl-C, pause, cancel). */
   shouldStop?: () => boolean;
   onLog?: (line: string) => void;
@@ -172,7 +177,7 @@ export function trainStep(s: TrainingSetup): { loss: number; gradNorm: number; l
   value.dispose();
   if (!Number.isFinite(loss)) {
     Object.values(grads).forEach((g) => g.dispose());
-    throw new Error(`loss became ${loss} at step ${s.step}: lower the learning rate (--lr) or enable gradient clipping (--grad-clip 1)`);
+    throw nonFiniteLoss(loss, s.step);
   }
   // variableGrads names gradients by variable name; the optimiser wants the parameter names.
   const byParam: Record<string, tf.Tensor> = {};
@@ -185,7 +190,24 @@ export function trainStep(s: TrainingSetup): { loss: number; gradNorm: number; l
   return { loss, gradNorm, lr };
 }
 
+export function nonFiniteLoss(loss: number, step: number): Error {
+  return new Error(`loss became ${loss} at step ${step}: lower the learning rate (--lr) or enable gradient clipping (--grad-clip 1)`);
+}
+
 export function checkpointBytes(s: TrainingSetup): Buffer {
+  return encodeTrainingCheckpoint({ config: s.config, unet: s.unet, step: s.step, optimizerT: s.optimizer.t, sampler: s.sampler }, [
+    ...snapshot('params', s.params),
+    ...snapshot('ema', s.ema.shadow),
+    ...snapshot('adam_m', s.optimizer.m),
+    ...snapshot('adam_v', s.optimizer.v),
+  ]);
+}
+
+/** The checkpoint of a training state, wherever its tensors were computed (this thread or workers). */
+export function encodeTrainingCheckpoint(
+  s: { config: TrainConfig; unet: UNetConfig; step: number; optimizerT: number; sampler: TimestepSampler },
+  tensors: Parameters<typeof encodeCheckpoint>[1],
+): Buffer {
   return encodeCheckpoint(
     {
       step: s.step,
@@ -193,16 +215,50 @@ export function checkpointBytes(s: TrainingSetup): Buffer {
       config: s.config,
       unet: s.unet,
       rng: { seed: s.config.seed, step: s.step },
-      optimizer: { t: s.optimizer.t },
+      optimizer: { t: s.optimizerT },
       timestepSampler: s.sampler.toJSON(),
     },
-    [
-      ...snapshot('params', s.params),
-      ...snapshot('ema', s.ema.shadow),
-      ...snapshot('adam_m', s.optimizer.m),
-      ...snapshot('adam_v', s.optimizer.v),
-    ],
+    tensors,
   );
+}
+
+/** What the training loop drives: a setup stepped in this thread, or data-parallel workers. */
+export interface TrainingSession {
+  readonly data: Dataset;
+  readonly unet: UNetConfig;
+  /** Steps completed. */
+  readonly step: number;
+  /** Threads that compute each step (1: this one). */
+  readonly workers: number;
+  trainStep(): Promise<{ loss: number; gradNorm: number; lr: number }>;
+  checkpointBytes(): Promise<Buffer>;
+  dispose(): Promise<void>;
+}
+
+function inThisThread(s: TrainingSetup): TrainingSession {
+  return {
+    data: s.data,
+    unet: s.unet,
+    get step() {
+      return s.step;
+    },
+    workers: 1,
+    trainStep: async () => trainStep(s),
+    checkpointBytes: async () => checkpointBytes(s),
+    dispose: async () => s.dispose(),
+  };
+}
+
+export interface TrainOptions {
+  resume?: boolean;
+  hooks?: TrainHooks;
+  stopAtStep?: number;
+  /**
+   * Data-parallel worker threads (wasm backend), or 'auto'. An execution choice, not part of the
+   * config: any count gives the same run up to float rounding, and a run may resume with another.
+   * Default 1: train in this thread.
+   */
+  workers?: number | 'auto';
 }
 
 /**
@@ -210,7 +266,7 @@ export function checkpointBytes(s: TrainingSetup): Buffer {
  * `resume` is set. Metric rows written after the last checkpoint by a run that was killed are
  * dropped on resume, so the resumed continuation never duplicates a step.
  */
-export async function train(config: TrainConfig, outDir: string, opts: { resume?: boolean; hooks?: TrainHooks; stopAtStep?: number } = {}): Promise<TrainResult> {
+export async function train(config: TrainConfig, outDir: string, opts: TrainOptions = {}): Promise<TrainResult> {
   const hooks = opts.hooks ?? {};
   const paths = runPaths(outDir);
   fs.mkdirSync(paths.checkpoints, { recursive: true });
@@ -221,7 +277,11 @@ export async function train(config: TrainConfig, outDir: string, opts: { resume?
   } else if (listCheckpoints(paths.checkpoints).length > 0) {
     throw new Error(`${outDir} already holds checkpoints: resume it with \`xlab train --resume ${outDir}\` or choose another --out`);
   }
-  const s = await setupTraining(config, resumeFrom);
+  const workers = resolveWorkerCount(opts.workers, config);
+  const s: TrainingSession =
+    workers > 1
+      ? await (await import('./parallel/data-parallel')).startDataParallel(config, { workers, resumeFrom })
+      : inThisThread(await setupTraining(config, resumeFrom));
   if (!resumeFrom) {
     // The resolved network and the objective's exact definition travel with the run, so a number in
     // the history can be traced to what produced it (adm-y in particular has two readings in the paper).
@@ -237,7 +297,8 @@ export async function train(config: TrainConfig, outDir: string, opts: { resume?
   hooks.onLog?.(
     `${resumeFrom ? `resumed at step ${s.step} from ${path.basename(resumeFrom)}` : 'started'}: ${config.objective}` +
       `${config.objective === 'adm-ip' || config.objective === 'adm-y' ? ` gamma ${JSON.stringify(config.gamma)}` : ''}, ` +
-      `${countParams(s.unet).toLocaleString('en-US')} params, data ${s.data.name} ${s.data.n}x${s.data.height}x${s.data.width}x${s.data.channels}`,
+      `${countParams(s.unet).toLocaleString('en-US')} params, data ${s.data.name} ${s.data.n}x${s.data.height}x${s.data.width}x${s.data.channels}, ` +
+      (s.workers > 1 ? `${s.workers} data-parallel workers` : '1 worker (this thread)'),
   );
 
   const stopAt = Math.min(config.steps, opts.stopAtStep ?? config.steps);
@@ -250,9 +311,10 @@ export async function train(config: TrainConfig, outDir: string, opts: { resume?
 
   const checkpoint = async () => {
     const file = path.join(paths.checkpoints, checkpointFileName(s.step));
-    await writeCheckpoint(file, checkpointBytes(s));
+    await writeCheckpoint(file, await s.checkpointBytes());
     lastCheckpoint = file;
     hooks.onCheckpoint?.(s.step, file);
+    await hooks.afterCheckpoint?.(s.step, file);
   };
 
   try {
@@ -262,7 +324,7 @@ export async function train(config: TrainConfig, outDir: string, opts: { resume?
         break;
       }
       const t0 = performance.now();
-      const r = trainStep(s);
+      const r = await s.trainStep();
       times.push(performance.now() - t0);
       if (times.length > 20) times.shift();
       finalLoss = r.loss;
@@ -283,11 +345,11 @@ export async function train(config: TrainConfig, outDir: string, opts: { resume?
         windowCount = 0;
       }
       hooks.onStep?.({ step: s.step, stepsPlanned: config.steps, loss: r.loss, lr: r.lr, gradNorm: r.gradNorm, itPerSec });
-      if (s.step % config.checkpointEvery === 0 || s.step === stopAt) await checkpoint();
+      if (s.step % config.checkpointEvery === 0 || s.step === stopAt || hooks.checkpointAt?.(s.step)) await checkpoint();
     }
     if (stopped && lastCheckpoint !== path.join(paths.checkpoints, checkpointFileName(s.step)) && s.step > 0) await checkpoint();
   } finally {
-    s.dispose();
+    await s.dispose();
   }
   return { stepsDone: s.step, stopped, lastCheckpoint, finalLoss };
 }
