@@ -13,6 +13,8 @@ export default defineConfig({
         input: {
           index: resolve(__dirname, 'src/main/index.ts'),
           'job-process': resolve(__dirname, 'src/main/jobs/job-process.ts'),
+          // Data-parallel training starts one worker thread per core from this entry.
+          'training-worker': resolve(__dirname, 'src/main/training/parallel/training-worker.ts'),
         },
       },
     },

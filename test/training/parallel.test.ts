@@ -200,12 +200,18 @@ describe('splitting the work', () => {
     expect(() => ex.arrive()).toThrow(ExchangeAborted);
   });
 
-  it("resolves the worker count: 'auto' uses the cores while each worker keeps 4 samples", () => {
+  it("resolves the worker count: 'auto' uses the cores while each worker keeps 1 GFLOP of forward work", () => {
     const c = tiny({ batch: 8 });
     expect(resolveWorkerCount(undefined, c, 2)).toBe(1);
-    expect(resolveWorkerCount('auto', c, 2)).toBe(2);
-    expect(resolveWorkerCount('auto', c, 16)).toBe(2);
-    expect(resolveWorkerCount('auto', tiny({ batch: 4 }), 2)).toBe(1);
+    // bench-s-mnist16: 0.1228 GFLOP per 16x16 image (bench-models.md).
+    const s = (batch: number) => tiny({ preset: 'bench-s-mnist16', batch });
+    expect(resolveWorkerCount('auto', s(64), 2)).toBe(2);
+    expect(resolveWorkerCount('auto', s(16), 2)).toBe(1); // 16 x 0.1228 = 1.96 GFLOP: one worker's worth
+    expect(resolveWorkerCount('auto', s(17), 2)).toBe(2); // 2.09 GFLOP
+    expect(resolveWorkerCount('auto', s(64), 16)).toBe(7); // 7.86 GFLOP
+    // bench-m-32: 3.176 GFLOP per image, so even two images fill two workers.
+    expect(resolveWorkerCount('auto', tiny({ preset: 'bench-m-32', imageSize: 32, batch: 2 }), 2)).toBe(2);
+    expect(resolveWorkerCount('auto', tiny({ preset: 'bench-m-32', imageSize: 32, batch: 2 }), 4)).toBe(2);
     expect(resolveWorkerCount(3, c, 2)).toBe(3);
     expect(() => resolveWorkerCount(9, c, 2)).toThrow(/more than the batch size 8/);
     expect(() => resolveWorkerCount(0, c, 2)).toThrow(/positive integer or 'auto'/);

@@ -44,6 +44,12 @@ export interface BenchRow {
   forward_ratio: number;
   /** Seconds per training step. */
   train_step_s: number;
+  /**
+   * CPU time of this process (all threads) over wall time while measuring: how many cores the
+   * machine actually gave. Two workers that got ~1 were sharing one core with other work.
+   */
+  train_cores_used: number;
+  forward_cores_used: number;
 }
 
 export interface BenchResult {
@@ -65,6 +71,8 @@ export interface BenchResult {
    * largest worker count measured if that is not the number of cores. Null when only one worker was.
    */
   reference_multicore_gflops: number | null;
+  /** Cores this process used while measuring reference_multicore_gflops (see BenchRow.train_cores_used). */
+  reference_multicore_cores_used: number | null;
   /** Load average (1, 5, 15 min) when the run started: other work on the machine skews everything. */
   load_average: number[];
   results: BenchRow[];
@@ -116,15 +124,24 @@ async function timeTraining(step: () => unknown, seconds: number): Promise<numbe
   return timeIt(async () => void (await step()), seconds, first < 5 ? 3 : 2);
 }
 
+/** Seconds per call of `timed`, and the cores this process used meanwhile. */
+async function withCores(timed: () => Promise<number>): Promise<{ sec: number; cores: number }> {
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const sec = await timed();
+  const cpu = process.cpuUsage(cpu0);
+  return { sec, cores: (cpu.user + cpu.system) / 1000 / (performance.now() - t0) };
+}
+
 async function measureOne(config: TrainConfig, workers: number, seconds: number, pool?: WorkerPool): Promise<Omit<BenchRow, 'train_ratio' | 'forward_ratio'>> {
-  let trainSec: number;
-  let fwdSec: number;
+  let trainSec: { sec: number; cores: number };
+  let fwdSec: { sec: number; cores: number };
   let unet: UNetConfig;
   if (workers === 1) {
     const s = await setupTraining(config);
     unet = s.unet;
     try {
-      trainSec = await timeTraining(() => trainStep(s), seconds);
+      trainSec = await withCores(() => timeTraining(() => trainStep(s), seconds));
       const { x, t } = forwardBatch(unet, config.batch);
       const xs = tf.tensor4d(x, [config.batch, unet.imageSize, unet.imageSize, unet.inChannels]);
       const ts = tf.tensor1d(t, 'float32');
@@ -134,7 +151,7 @@ async function measureOne(config: TrainConfig, workers: number, seconds: number,
         y.dispose();
       };
       fwd();
-      fwdSec = await timeIt(fwd, seconds, 3);
+      fwdSec = await withCores(() => timeIt(fwd, seconds, 3));
       xs.dispose();
       ts.dispose();
     } finally {
@@ -144,17 +161,17 @@ async function measureOne(config: TrainConfig, workers: number, seconds: number,
     const p = await startDataParallel(config, { workers, pool });
     unet = p.unet;
     try {
-      trainSec = await timeTraining(() => p.trainStep(), seconds);
+      trainSec = await withCores(() => timeTraining(() => p.trainStep(), seconds));
       const { x, t } = forwardBatch(unet, config.batch);
       await p.forwardRepeatedly(x, t, 1);
-      fwdSec = await timeIt(() => p.forwardRepeatedly(x, t, 1), seconds, 3);
+      fwdSec = await withCores(() => timeIt(() => p.forwardRepeatedly(x, t, 1), seconds, 3));
     } finally {
       await p.dispose();
     }
   }
   const flops = forwardFlops(unet);
-  const trainImg = config.batch / trainSec;
-  const fwdImg = config.batch / fwdSec;
+  const trainImg = config.batch / trainSec.sec;
+  const fwdImg = config.batch / fwdSec.sec;
   return {
     model: config.preset,
     batch: config.batch,
@@ -164,7 +181,9 @@ async function measureOne(config: TrainConfig, workers: number, seconds: number,
     train_gflops: round((3 * flops * trainImg) / 1e9),
     forward_img_per_s: round(fwdImg),
     forward_gflops: round((flops * fwdImg) / 1e9),
-    train_step_s: round(trainSec, 3),
+    train_step_s: round(trainSec.sec, 3),
+    train_cores_used: round(trainSec.cores),
+    forward_cores_used: round(fwdSec.cores),
   };
 }
 
@@ -183,12 +202,21 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
   try {
     // The reference on as many threads as each multi-worker measurement uses.
     const references = new Map<number, number>([[1, reference]]);
+    const referenceCores = new Map<number, number>();
     for (const w of workerCounts.filter((c) => c > 1)) {
       pools.set(w, new WorkerPool(w));
+      await concurrentReferenceGflops(w, 8, 0, pools.get(w)); // boots the threads' backends outside the timing
       log(`reference matmul, ${w} threads at once (${refSeconds} s)`);
-      references.set(w, await concurrentReferenceGflops(w, 1024, refSeconds, pools.get(w)));
+      let gflops = 0;
+      const { cores: used } = await withCores(async () => {
+        gflops = await concurrentReferenceGflops(w, 1024, refSeconds, pools.get(w));
+        return 0;
+      });
+      references.set(w, gflops);
+      referenceCores.set(w, used);
     }
-    const referenceMulticore = references.get(cores) ?? (workerCounts.length > 1 ? references.get(Math.max(...workerCounts))! : null);
+    const multi = references.has(cores) ? cores : workerCounts.length > 1 ? Math.max(...workerCounts) : null;
+    const referenceMulticore = multi === null ? null : references.get(multi)!;
     const results = await measurePresets(opts, workerCounts, references, pools, log);
     const head = results.find((r) => r.workers === 1) ?? results[0];
     if (!head) throw new Error('nothing was measured: check --preset and --workers');
@@ -206,6 +234,7 @@ export async function runBench(opts: BenchOptions): Promise<BenchResult> {
       date: new Date().toISOString(),
       cores,
       reference_multicore_gflops: referenceMulticore === null ? null : round(referenceMulticore),
+      reference_multicore_cores_used: multi === null ? null : round(referenceCores.get(multi)!),
       load_average: loadAverage,
       results,
     };
@@ -304,12 +333,15 @@ export function benchCommand(): Command {
         return;
       }
       const lines = [`${r.backend}, ${r.cores} cores, load average ${r.load_average.join(' ')}`];
-      lines.push(`  reference matmul ${r.reference_gflops} GFLOP/s on one thread${r.reference_multicore_gflops !== null ? `, ${r.reference_multicore_gflops} on all cores` : ''}`);
+      lines.push(
+        `  reference matmul ${r.reference_gflops} GFLOP/s on one thread` +
+          (r.reference_multicore_gflops !== null ? `, ${r.reference_multicore_gflops} on all cores (${r.reference_multicore_cores_used} cores busy)` : ''),
+      );
       for (const x of r.results) {
         lines.push(
           `  ${x.model} batch ${x.batch}, ${x.workers} worker${x.workers > 1 ? 's' : ''}\n` +
-            `    train   ${x.train_img_per_s} img/s  ${x.train_gflops} GFLOP/s  (ratio ${x.train_ratio})\n` +
-            `    forward ${x.forward_img_per_s} img/s  ${x.forward_gflops} GFLOP/s  (ratio ${x.forward_ratio})`,
+            `    train   ${x.train_img_per_s} img/s  ${x.train_gflops} GFLOP/s  (ratio ${x.train_ratio}, ${x.train_cores_used} cores busy)\n` +
+            `    forward ${x.forward_img_per_s} img/s  ${x.forward_gflops} GFLOP/s  (ratio ${x.forward_ratio}, ${x.forward_cores_used} cores busy)`,
         );
       }
       if (r.demo) lines.push(`  xlab demo: ${r.demo.seconds} s (exit code ${r.demo.exit_code})`);

@@ -198,7 +198,7 @@ export function trainCommand(): Command {
     .option('--name <name>', 'run name in the history')
     .option('--experiment <id>', 'file the run under this experiment', intArg('--experiment'))
     .option('--json', 'print a JSON summary on stdout')
-    .option('--workers <n|auto>', "data-parallel worker threads on the wasm backend (an execution choice: the run is the same up to float rounding); 'auto': one per core while each gets 4+ samples", workersArg, 'auto');
+    .option('--workers <n|auto>', "data-parallel worker threads on the wasm backend (an execution choice: the run is the same up to float rounding); 'auto': one per core while each gets 1+ GFLOP of forward work per step (bench-s-mnist16: batch 17+)", workersArg, 'auto');
   addDataDirOption(cmd).action(async (o) => {
     const lab = openLab(o);
     try {
