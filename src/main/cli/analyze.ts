@@ -13,7 +13,7 @@ import { LogTail } from '../jobs/protocol';
 import { claimForegroundJob, createAnalysisRun } from '../jobs/run-records';
 import { initBackend } from '../nn/backend';
 import { addDataDirOption, intArg, openLab, printJson, table, withLab } from './history';
-import { progressBar } from './progress';
+import { inForeground } from './progress';
 
 function timestepList(v: string): number[] {
   const parts = v.split(',').map((s) => s.trim());
@@ -110,32 +110,18 @@ export function analyzeCommand(): Command {
       await initBackend(o.backend, 'infer');
       const run = createAnalysisRun(store, args, source);
       const job = claimForegroundJob(store, run.id, 'evaluate', { ...args });
-      let bar: ReturnType<typeof progressBar> | null = null;
-      let stopRequested = false;
-      const onSigint = () => {
-        if (stopRequested) process.exit(130);
-        stopRequested = true;
-      };
-      process.on('SIGINT', onSigint);
-      let outcome;
-      try {
-        outcome = await runAnalysis({
+      const outcome = await inForeground(o.kind, Boolean(o.json), (c) =>
+        runAnalysis({
           store,
           dataDir,
           runId: run.id,
           jobId: job.id,
           args,
           log: new LogTail(),
-          stopRequested: () => (stopRequested ? 'interrupt' : null),
-          onStep: (done, total) => {
-            bar ??= progressBar(total, o.kind, '{rate}', o.json);
-            bar.update(done, { rate: '' });
-          },
-        });
-      } finally {
-        (bar as ReturnType<typeof progressBar> | null)?.stop();
-        process.off('SIGINT', onSigint);
-      }
+          stopRequested: c.stopRequested,
+          onStep: c.onStep,
+        }),
+      );
       if (outcome.status === 'failed') throw new Error(outcome.error);
       if (outcome.status === 'stopped') {
         process.stderr.write('stopped; nothing was recorded\n');

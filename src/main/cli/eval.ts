@@ -14,7 +14,7 @@ import { runEvaluation } from '../jobs/evaluation-run';
 import { LogTail } from '../jobs/protocol';
 import { claimForegroundJob, createEvaluationRun } from '../jobs/run-records';
 import { addDataDirOption, intArg, openLab, printJson, table, type Lab } from './history';
-import { progressBar } from './progress';
+import { inForeground } from './progress';
 
 function list<T>(what: string, parse: (s: string) => T) {
   return (v: string, previous: T[] | undefined): T[] => {
@@ -113,33 +113,19 @@ async function evalAction(lab: Lab, runId: string, o: Record<string, any>): Prom
   await initBackend('auto', 'infer');
   const run = createEvaluationRun(store, args, source, o.name ? { name: o.name } : {});
   const job = claimForegroundJob(store, run.id, 'evaluate', { ...args });
-  let bar: ReturnType<typeof progressBar> | null = null;
-  let stopRequested = false;
-  const onSigint = () => {
-    if (stopRequested) process.exit(130);
-    stopRequested = true;
-  };
-  process.on('SIGINT', onSigint);
-  let outcome;
-  try {
-    outcome = await runEvaluation({
+  const outcome = await inForeground('eval', Boolean(o.json), (c) =>
+    runEvaluation({
       store,
       dataDir,
       runId: run.id,
       jobId: job.id,
       args,
       log: new LogTail(),
-      stopRequested: () => (stopRequested ? 'interrupt' : null),
-      onStep: (done, total) => {
-        bar ??= progressBar(total, 'eval', 'sampler steps', o.json);
-        bar.update(done);
-      },
-      onLog: (line) => (bar ? bar.log(line) : o.json ? undefined : process.stderr.write(line + '\n')),
-    });
-  } finally {
-    (bar as ReturnType<typeof progressBar> | null)?.stop();
-    process.off('SIGINT', onSigint);
-  }
+      stopRequested: c.stopRequested,
+      onStep: c.onStep,
+      onLog: c.log,
+    }),
+  );
   if (outcome.status === 'failed') throw new Error(outcome.error);
   if (outcome.status === 'stopped') {
     process.stderr.write(`stopped; finished combinations are stored. Resume with: xlab jobs resume ${job.id}\n`);

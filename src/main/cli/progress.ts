@@ -83,3 +83,39 @@ export function multiProgress(quiet = false) {
     },
   };
 }
+
+/** What a job run in this terminal gets: Ctrl-C as a stop request, and a progress bar. */
+export interface ForegroundControls {
+  stopRequested: () => 'interrupt' | null;
+  onStep: (done: number, total: number) => void;
+  /** A log line, printed above the bar (nothing with --json before the bar exists). */
+  log: (line: string) => void;
+}
+
+/**
+ * Runs a job in the foreground (`xlab sample`, `eval`, `analyze`): the first Ctrl-C asks it to stop
+ * (it checkpoints or stops between steps), the second quits at once; one progress bar, stopped
+ * whatever happens.
+ */
+export async function inForeground<T>(label: string, quiet: boolean, run: (c: ForegroundControls) => Promise<T>): Promise<T> {
+  let bar: Progress | null = null;
+  let stopRequested = false;
+  const onSigint = () => {
+    if (stopRequested) process.exit(130);
+    stopRequested = true;
+  };
+  process.on('SIGINT', onSigint);
+  try {
+    return await run({
+      stopRequested: () => (stopRequested ? 'interrupt' : null),
+      onStep: (done, total) => {
+        bar ??= progressBar(total, label, '{rate}', quiet);
+        bar.update(done, { rate: '' });
+      },
+      log: (line) => (bar ? bar.log(line) : quiet ? undefined : void process.stderr.write(line + '\n')),
+    });
+  } finally {
+    (bar as Progress | null)?.stop();
+    process.off('SIGINT', onSigint);
+  }
+}

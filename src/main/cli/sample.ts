@@ -15,7 +15,7 @@ import { runSampling } from '../jobs/sampling-run';
 import { RUN_ID_PATTERN } from '../store/ids';
 import type { RunRow } from '../store/store';
 import { addDataDirOption, openLab } from './history';
-import { progressBar } from './progress';
+import { inForeground } from './progress';
 
 function num(v: string): number {
   const n = Number(v);
@@ -104,32 +104,18 @@ export function sampleCommand(): Command {
       };
       const run = createSamplingRun(store, args, source ?? null, o.name ? { name: o.name } : {});
       const job = claimForegroundJob(store, run.id, 'sample', { ...args });
-      let bar: ReturnType<typeof progressBar> | null = null;
-      let stopRequested = false;
-      const onSigint = () => {
-        if (stopRequested) process.exit(130);
-        stopRequested = true;
-      };
-      process.on('SIGINT', onSigint);
-      let outcome;
-      try {
-        outcome = await runSampling({
+      const outcome = await inForeground('sample', Boolean(o.json), (c) =>
+        runSampling({
           store,
           dataDir,
           runId: run.id,
           jobId: job.id,
           args,
           log: new LogTail(),
-          stopRequested: () => (stopRequested ? 'interrupt' : null),
-          onStep: (done, total) => {
-            bar ??= progressBar(total, 'sample', '{rate}', o.json);
-            bar.update(done, { rate: '' });
-          },
-        });
-      } finally {
-        (bar as ReturnType<typeof progressBar> | null)?.stop();
-        process.off('SIGINT', onSigint);
-      }
+          stopRequested: c.stopRequested,
+          onStep: c.onStep,
+        }),
+      );
       if (outcome.status === 'failed') throw new Error(outcome.error);
       if (outcome.status === 'stopped') {
         process.stderr.write('stopped; no sample set was written\n');
