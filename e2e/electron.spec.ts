@@ -7,17 +7,8 @@ import { _electron as electron } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ROOT, expect, test } from './fixtures';
-
-/** Where the electron package says its binary is, without require('electron') (which would try to download it). */
-function electronBinary(): { path: string | null; why: string } {
-  const pkg = path.join(ROOT, 'node_modules', 'electron');
-  const pathFile = path.join(pkg, 'path.txt');
-  if (!fs.existsSync(pathFile)) return { path: null, why: 'no Electron binary on this machine (node_modules/electron/path.txt missing: the binary was never downloaded)' };
-  const bin = path.join(pkg, 'dist', fs.readFileSync(pathFile, 'utf8').trim());
-  if (!fs.existsSync(bin)) return { path: null, why: `no Electron binary on this machine (${bin} does not exist)` };
-  return { path: bin, why: '' };
-}
+import { expect, test } from './fixtures';
+import { ROOT, electronBinary } from './paths';
 
 const binary = electronBinary();
 

@@ -1,3 +1,4 @@
+import { electronBinary } from './paths';
 /**
  * Builds the app for the e2e tests into a folder of its own (see paths.ts), so neither a build in
  * out/ nor another e2e run's rebuild can change what this run serves. A new build is made when the
@@ -30,6 +31,9 @@ function removeOldBuilds(keep: string): void {
 }
 
 export default function globalSetup(): void {
+  // The list reporter shows a skipped test without its reason: say it once here.
+  const electron = electronBinary();
+  if (electron.path === null) process.stderr.write(`e2e/electron.spec.ts will be skipped: ${electron.why}; the browser-mode specs cover the same screens\n`);
   if (process.env['XLAB_E2E_NO_BUILD']) return;
   fs.mkdirSync(E2E_BUILD_ROOT, { recursive: true });
   const sources = Math.max(

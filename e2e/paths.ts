@@ -31,3 +31,14 @@ export function currentBuild(): string | null {
 export function setCurrentBuild(dir: string): void {
   fs.writeFileSync(CURRENT_FILE, dir + '\n');
 }
+
+/** Where the electron package says its binary is, without require('electron') (which would try to download it). */
+export function electronBinary(): { path: string | null; why: string } {
+  const pkg = path.join(ROOT, 'node_modules', 'electron');
+  const pathFile = path.join(pkg, 'path.txt');
+  if (!fs.existsSync(pathFile)) return { path: null, why: 'no Electron binary on this machine (node_modules/electron/path.txt missing: the binary was never downloaded)' };
+  const bin = path.join(pkg, 'dist', fs.readFileSync(pathFile, 'utf8').trim());
+  if (!fs.existsSync(bin)) return { path: null, why: `no Electron binary on this machine (${bin} does not exist)` };
+  return { path: bin, why: '' };
+}
+
