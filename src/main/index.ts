@@ -55,9 +55,9 @@ function isOwnFrame(frame: WebFrameMain | null | undefined): boolean {
 }
 
 /** Jobs under Electron: utility processes running the bundled job-process entry. */
-const electronFork: ForkJobProcess = ({ dataDir }) =>
+const electronFork: ForkJobProcess = ({ dataDir, threads }) =>
   new Promise<JobProcessHandle>((resolve, reject) => {
-    const child = utilityProcess.fork(join(__dirname, 'job-process.js'), ['--data-dir', dataDir], {
+    const child = utilityProcess.fork(join(__dirname, 'job-process.js'), ['--data-dir', dataDir, '--threads', String(threads)], {
       stdio: 'pipe',
       serviceName: 'Exposure Lab job',
     });

@@ -3,6 +3,7 @@
  * record the run in the history (metrics and checkpoints as they are written). `--queue` records
  * it and leaves the training to the job supervisor instead.
  */
+import type { EngineChoice } from '../training/onnx-training';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, Option } from 'commander';
@@ -198,7 +199,8 @@ export function trainCommand(): Command {
     .option('--name <name>', 'run name in the history')
     .option('--experiment <id>', 'file the run under this experiment', intArg('--experiment'))
     .option('--json', 'print a JSON summary on stdout')
-    .option('--workers <n|auto>', "data-parallel worker threads on the wasm backend (an execution choice: the run is the same up to float rounding); 'auto': one per core while each gets 1+ GFLOP of forward work per step (bench-s-mnist16: batch 17+)", workersArg, 'auto');
+    .option('--engine <auto|onnx|tfjs>', "what computes forward and backward: ONNX Runtime's CPU kernels, or the tfjs backend; 'auto': ONNX Runtime where it covers the run (not learned sigma, not adm-gp, not with tfjs-node); an execution choice: the run is the same up to float rounding", engineArg, 'auto')
+    .option('--workers <n|auto>', "threads: ONNX Runtime's, or data-parallel worker threads on the wasm backend (an execution choice like --engine); 'auto': every core for ONNX Runtime; for wasm workers one per core while each gets 1+ GFLOP of forward work per step (bench-s-mnist16: batch 17+)", workersArg, 'auto');
   addDataDirOption(cmd).action(async (o) => {
     const lab = openLab(o);
     try {
@@ -278,6 +280,7 @@ async function trainAction(lab: Lab, o: Record<string, any>): Promise<void> {
       resume: Boolean(o.resume),
       backend: backend.name,
       workers: o.workers,
+      engine: o.engine,
       log: new LogTail(),
       stopRequested: () => (stopRequested ? 'interrupt' : null),
       onStep: (r) => bar.update(r.step, { loss: r.loss.toFixed(4), rate: r.itPerSec.toFixed(2) }),
@@ -299,6 +302,11 @@ async function trainAction(lab: Lab, o: Record<string, any>): Promise<void> {
         : `done: ${result.stepsDone} steps, run ${run.id}, last checkpoint ${result.lastCheckpoint}\n`,
     );
   if (result.stopped) process.exitCode = 130;
+}
+
+function engineArg(v: string): EngineChoice {
+  if (v === 'auto' || v === 'onnx' || v === 'tfjs') return v;
+  throw new Error(`--engine: expected auto, onnx or tfjs, got '${v}'`);
 }
 
 function workersArg(v: string): number | 'auto' {

@@ -244,13 +244,18 @@ export function gradientPenalty(args: {
 }
 
 /**
- * The training loss for one batch. Call it inside the optimiser's gradient closure; everything it
- * returns is a function of the model's variables. To take perSample out of a closure such as
- * optimizer.minimize(), tf.keep() it there and dispose it after use.
+ * What the network sees and what it must predict for one batch: the input x_in (see the file
+ * comment), the network's timesteps (process.timestepMap[t], float) and the target (eps, or for
+ * adm-y the noise present in the input). The loss is the mean squared error between the network's
+ * eps and the target, whichever engine computes it (trainingLoss here, or the ONNX training graph).
  */
-export function trainingLoss(args: TrainingLossArgs): TrainingLossResult {
-  const { model, process: p, objective, learnSigma, x0, t, eps, xi } = args;
-  const [B, , , C] = x0.shape;
+export function objectiveBatch(args: Pick<TrainingLossArgs, 'process' | 'objective' | 'gamma' | 'x0' | 't' | 'eps' | 'xi' | 'weights'>): {
+  xIn: tf.Tensor4D;
+  tModel: tf.Tensor1D;
+  target: tf.Tensor4D;
+} {
+  const { process: p, objective, x0, t, eps, xi } = args;
+  const B = x0.shape[0];
   if (t.length !== B) throw new Error(`t has ${t.length} entries for a batch of ${B}`);
   for (const ti of t) {
     if (!Number.isInteger(ti) || ti < 0 || ti >= p.numTimesteps) throw new Error(`timestep ${ti} is outside 0..${p.numTimesteps - 1}`);
@@ -266,9 +271,21 @@ export function trainingLoss(args: TrainingLossArgs): TrainingLossResult {
   const inputNoise = tf.add(eps, tf.mul(gammaT, xi)) as tf.Tensor4D;
   const xIn = tf.add(tf.mul(perSample4d(p.sqrtAb, t), x0), tf.mul(perSample4d(p.sqrt1mAb, t), inputNoise)) as tf.Tensor4D;
   const tModel = tf.tensor1d(Array.from(t, (ti) => p.timestepMap[ti]!), 'float32');
+  return { xIn, tModel, target: objective === 'adm-y' ? inputNoise : eps };
+}
+
+/**
+ * The training loss for one batch. Call it inside the optimiser's gradient closure; everything it
+ * returns is a function of the model's variables. To take perSample out of a closure such as
+ * optimizer.minimize(), tf.keep() it there and dispose it after use.
+ */
+export function trainingLoss(args: TrainingLossArgs): TrainingLossResult {
+  const { model, process: p, objective, learnSigma, x0, t } = args;
+  const [, , , C] = x0.shape;
+  const T = p.numTimesteps;
+  const { xIn, tModel, target } = objectiveBatch(args);
 
   const { eps: epsPred, v } = splitModelOutput(model(xIn, tModel), C, learnSigma);
-  const target = objective === 'adm-y' ? inputNoise : eps;
   const mse = meanFlat(tf.square(tf.sub(target, epsPred)));
   let perSample: tf.Tensor1D = mse;
   const terms: TrainingLossResult['terms'] = { mse };

@@ -22,7 +22,7 @@ import { basename } from 'node:path';
 import type * as Ort from 'onnxruntime-node';
 import { convertChannels } from '../data/channels';
 import { resizeNHWC } from '../data/resize';
-import { loadOnnxRuntime, onnxRuntimeLoadError } from '../onnx/session';
+import { loadOnnxRuntime, onnxRuntimeLoadError, onnxThreads } from '../onnx/session';
 import { checkImageBatch } from './classifier/classifier-input';
 import type { FeatureNetwork, FeatureSet, ImageBatchU8 } from './feature-network';
 import type { FeatureMatrix } from '../metrics/gaussian-stats';
@@ -288,7 +288,7 @@ export async function loadInceptionOnnx(file: string, opts: InceptionOnnxOptions
   if (!ort) throw new Error(`the Inception feature network needs onnxruntime-node, which could not be loaded: ${onnxRuntimeLoadError() ?? 'unknown error'}`);
   const sha256 = await fileSha256(file);
   const options: Ort.InferenceSession.SessionOptions = { executionProviders: ['cpu'], graphOptimizationLevel: 'all' };
-  if (opts.threads !== undefined) options.intraOpNumThreads = opts.threads;
+  options.intraOpNumThreads = opts.threads ?? onnxThreads();
   let session: Ort.InferenceSession;
   try {
     session = await ort.InferenceSession.create(file, options);

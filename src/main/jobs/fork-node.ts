@@ -31,7 +31,7 @@ export function nodeJobForker(opts: NodeForkOptions = {}): ForkJobProcess {
   const execArgv = entry.endsWith('.ts') ? ['--import', pathToFileURL(require.resolve('tsx')).href] : [];
   return (request) =>
     new Promise<JobProcessHandle>((resolve, reject) => {
-      const child = fork(entry, ['--data-dir', request.dataDir], {
+      const child = fork(entry, ['--data-dir', request.dataDir, '--threads', String(request.threads)], {
         execArgv,
         env: { ...process.env, ...opts.env },
         stdio: ['ignore', 'pipe', 'pipe', 'ipc'],

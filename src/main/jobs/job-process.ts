@@ -15,6 +15,7 @@
 import * as fs from 'node:fs';
 import { parseTrainConfig } from '../../shared/config';
 import { initBackend } from '../nn/backend';
+import { onnxThreads, setOnnxThreads } from '../onnx/session';
 import { openStore, type JobRow, type Store } from '../store/store';
 import type { RunStatus } from '../../shared/api';
 import { type JobProgress, type JobToSupervisor, type StopReason, LogTail, isSupervisorToJob } from './protocol';
@@ -87,6 +88,9 @@ async function runJob(store: Store, dataDir: string, job: JobRow, channel: Paren
       onRunUpdated,
       onMetrics: (m) => channel.send({ type: 'metrics', ...m }),
       onLog: (line) => process.stderr.write(line + '\n'),
+      // ONNX Runtime where it covers the config, on this job's share of the cores.
+      engine: 'auto',
+      workers: onnxThreads(),
     });
     return outcome.status === 'failed' ? 1 : 0;
   }
@@ -154,6 +158,8 @@ async function main(): Promise<void> {
     process.stderr.write('job-process: start me through the job supervisor (xlab serve, xlab jobs run or the app)\n');
     process.exit(2);
   }
+  const threads = argValue('--threads');
+  if (threads !== undefined) setOnnxThreads(Number(threads));
   // A vanished parent closes our pipes; writing to them must not crash the final checkpoint.
   process.stdout.on('error', () => undefined);
   process.stderr.on('error', () => undefined);

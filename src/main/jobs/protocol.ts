@@ -64,6 +64,11 @@ export interface JobProcessHandle {
 
 export interface ForkRequest {
   dataDir: string;
+  /**
+   * Cores this job may use (the machine's cores shared among the supervisor's concurrent jobs): the
+   * threads of its ONNX Runtime sessions and training. Passed to the child as --threads.
+   */
+  threads: number;
 }
 
 /** Starts a job process; resolves once it has a pid (rejects if it could not be started). */

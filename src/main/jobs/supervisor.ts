@@ -67,9 +67,12 @@ export interface Supervisor {
 }
 
 /** One job per two cores: a wasm training job keeps about one core busy, and the UI needs the rest. */
+function availableCores(): number {
+  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+}
+
 export function defaultConcurrency(): number {
-  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
-  return Math.max(1, Math.floor(cores / 2));
+  return Math.max(1, Math.floor(availableCores() / 2));
 }
 
 export function isProcessAlive(pid: number): boolean {
@@ -97,6 +100,8 @@ interface Child {
 export function startSupervisor(opts: SupervisorOptions): Supervisor {
   const { store, dataDir, fork } = opts;
   const concurrency = Math.max(1, Math.floor(opts.concurrency ?? defaultConcurrency()));
+  // Each job gets an equal share of the cores, so concurrent jobs do not oversubscribe them.
+  const threadsPerJob = Math.max(1, Math.floor(availableCores() / concurrency));
   const pollMs = opts.pollMs ?? 1000;
   const graceMs = opts.graceMs ?? 30_000;
   const startTimeoutMs = opts.startTimeoutMs ?? 120_000;
@@ -250,7 +255,7 @@ export function startSupervisor(opts: SupervisorOptions): Supervisor {
   const launch = async (): Promise<boolean> => {
     let handle: JobProcessHandle;
     try {
-      handle = await fork({ dataDir });
+      handle = await fork({ dataDir, threads: threadsPerJob });
     } catch (err) {
       backOff();
       process.stderr.write(`xlab supervisor: cannot start a job process: ${(err as Error).message}\n`);

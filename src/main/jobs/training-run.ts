@@ -14,6 +14,7 @@ import type { TrainConfig } from '../../shared/config';
 import type { RunStatus } from '../../shared/api';
 import type { Store } from '../store/store';
 import { runPaths, train, type StepReport, type TrainResult } from '../training/trainer';
+import type { EngineChoice } from '../training/onnx-training';
 import type { JobProgress, LogTail, StopReason } from './protocol';
 import { scheduledEvaluation } from './evaluation-run';
 import { machineInfo, markOwnJobInterrupted, recordJobFailure, relativeIfInside, rewindToResumePoint } from './run-records';
@@ -40,8 +41,10 @@ export interface TrainingRunOptions {
   onRunUpdated?: (runId: string, status: RunStatus, stepsDone: number) => void;
   onStep?: (r: StepReport) => void;
   onLog?: (line: string) => void;
-  /** Data-parallel worker threads (trainer.ts TrainOptions.workers); default 1, this thread. */
+  /** Data-parallel worker threads, or ONNX Runtime's threads (trainer.ts TrainOptions.workers); default 1, this thread. */
   workers?: number | 'auto';
+  /** trainer.ts TrainOptions.engine; default 'tfjs'. */
+  engine?: EngineChoice;
   /** Minimum interval between heartbeats (each is a write transaction). Default 1000 ms. */
   heartbeatMs?: number;
   /** Minimum interval between progress events. Default 250 ms. */
@@ -127,6 +130,7 @@ export async function runTraining(o: TrainingRunOptions): Promise<TrainingOutcom
     result = await train(config, outDir, {
       resume: o.resume,
       workers: o.workers,
+      engine: o.engine,
       hooks: {
         ...evaluation.hooks,
         onLog: say,

@@ -160,8 +160,15 @@ export function groupNorm(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D,
  */
 export function dropout<T extends tf.Tensor>(x: T, rate: number, seed: number, layer: string | number, skip = 0): T {
   if (rate <= 0) return x;
+  return tf.mul(x, tf.tensor(dropoutMask(rate, seed, layer, x.size, skip), x.shape, 'float32')) as T;
+}
+
+/**
+ * The mask dropout multiplies by (1 / (1 - rate) or 0 per element, in the tensor's own element
+ * order), also fed as is to the ONNX training graph so both engines drop the same units.
+ */
+export function dropoutMask(rate: number, seed: number, layer: string | number, size: number, skip = 0): Float32Array {
   if (rate >= 1) throw new Error(`dropout rate must be < 1, got ${rate}`);
-  const size = x.size;
   const mask = new Float32Array(size);
   const stream = new Stream(seed, 'dropout', layer);
   // A shard of a data-parallel batch skips the draws of the samples before it: its masks are then
@@ -171,7 +178,7 @@ export function dropout<T extends tf.Tensor>(x: T, rate: number, seed: number, l
   const threshold = Math.floor(rate * 4294967296);
   const keep = 1 / (1 - rate);
   for (let i = 0; i < size; i++) mask[i] = stream.nextU32() >= threshold ? keep : 0;
-  return tf.mul(x, tf.tensor(mask, x.shape, 'float32')) as T;
+  return mask;
 }
 
 /**

@@ -2,8 +2,13 @@
  * A small writer of ONNX graphs: named values, nodes of standard operators, initializers stored as
  * little-endian raw_data, and the ModelProto encoding (onnx-proto, IR version 8). It knows nothing
  * about U-Nets; unet-graph.ts describes the network with it.
+ *
+ * It also keeps what a graph transformation needs to read back: every node as written (type,
+ * inputs, outputs, attributes), the values of small constants, and the static shape of every value
+ * whose inputs have one (shapes.ts), so autodiff.ts can append a backward pass to a forward graph.
  */
 import onnxProto from 'onnx-proto';
+import { inferShapes } from './shapes';
 
 const { onnx } = onnxProto;
 
@@ -46,8 +51,22 @@ function valueInfo(name: string, elemType: number, dims: Dim[]): onnxProto.onnx.
   };
 }
 
+/** A node as written: what autodiff.ts differentiates. */
+export interface NodeRecord {
+  type: string;
+  inputs: string[];
+  outputs: string[];
+  attrs: Record<string, AttrValue>;
+}
+
 export class GraphBuilder {
   private readonly nodes: onnxProto.onnx.INodeProto[] = [];
+  /** The nodes in the order written (a topological order: a node's inputs exist before it). */
+  readonly records: NodeRecord[] = [];
+  /** Static shapes: inputs with numeric dims, initializers, and what shapes.ts infers from them. */
+  readonly shapes = new Map<string, number[]>();
+  /** Values of int64 and float constants made by ints() and floats(). */
+  readonly constants = new Map<string, number[]>();
   private readonly initializers: onnxProto.onnx.ITensorProto[] = [];
   private readonly inputs: onnxProto.onnx.IValueInfoProto[] = [];
   private readonly outputs: onnxProto.onnx.IValueInfoProto[] = [];
@@ -65,6 +84,7 @@ export class GraphBuilder {
     const n = this.fresh(name);
     if (n !== name) throw new Error(`graph input '${name}' is defined twice`);
     this.inputs.push(valueInfo(name, onnx.TensorProto.DataType.FLOAT, dims));
+    if (dims.every((d): d is number => typeof d === 'number')) this.shapes.set(name, dims);
     return name;
   }
 
@@ -81,6 +101,7 @@ export class GraphBuilder {
     if (size !== data.length) throw new Error(`initializer ${name}: ${data.length} values for dims [${dims}]`);
     const n = this.fresh(name);
     this.initializers.push({ name: n, dims, dataType: onnx.TensorProto.DataType.FLOAT, rawData: bytesOf(data) });
+    this.shapes.set(n, dims);
     return n;
   }
 
@@ -89,12 +110,16 @@ export class GraphBuilder {
     const n = this.fresh(name);
     const data = BigInt64Array.from(values.map((v) => BigInt(v)));
     this.initializers.push({ name: n, dims: [values.length], dataType: onnx.TensorProto.DataType.INT64, rawData: bytesOf(data) });
+    this.shapes.set(n, [values.length]);
+    this.constants.set(n, values);
     return n;
   }
 
   /** A float32 constant of any shape (scalars: dims []). */
   floats(name: string, values: number[], dims: number[] = [values.length]): string {
-    return this.weight(name, Float32Array.from(values), dims);
+    const n = this.weight(name, Float32Array.from(values), dims);
+    this.constants.set(n, values);
+    return n;
   }
 
   /** Adds one node; returns its single output's name. */
@@ -108,6 +133,13 @@ export class GraphBuilder {
     const outs = Array.from({ length: outputs }, (_, k) => this.fresh(outputs > 1 ? `${hint}_${k}` : hint));
     const attribute_ = Object.entries(attrs).map(([k, v]) => attribute(k, v));
     this.nodes.push({ opType: type, input: inputs, output: outs, name: outs[0], attribute: attribute_ });
+    const record = { type, inputs, outputs: outs, attrs };
+    this.records.push(record);
+    const inShapes = inputs.map((i) => (i === '' ? null : this.shapes.get(i)));
+    if (inShapes.every((sh) => sh !== undefined)) {
+      const inferred = inferShapes(record, inShapes as (number[] | null)[], (name) => this.constants.get(name));
+      inferred?.forEach((sh, k) => this.shapes.set(outs[k]!, sh));
+    }
     return outs;
   }
 

@@ -40,8 +40,23 @@ async function requireOnnxRuntime(): Promise<typeof Ort> {
   return ort;
 }
 
+let processThreads: number | null = null;
+
+/**
+ * The cores this process may use for ONNX Runtime: all of them unless a share was set (a job
+ * process gets its share from the supervisor, so concurrent jobs do not oversubscribe the cores).
+ */
+export function onnxThreads(): number {
+  return processThreads ?? os.availableParallelism();
+}
+
+export function setOnnxThreads(threads: number): void {
+  if (!Number.isInteger(threads) || threads < 1) throw new Error(`ONNX Runtime threads must be a positive integer, got ${threads}`);
+  processThreads = threads;
+}
+
 export interface OnnxSessionOptions {
-  /** Threads for the operators' internal parallelism; default: the machine's logical cores. */
+  /** Threads for the operators' internal parallelism; default onnxThreads(). */
   threads?: number;
   /**
    * Let idle worker threads spin between operators (ORT's default). Default: off. Spinning saves
@@ -63,7 +78,7 @@ export interface UNetSession {
 /** A CPU session of an ONNX model (a file path or the serialised bytes), all graph optimisations on. */
 export async function createUNetSession(model: string | Uint8Array, opts: OnnxSessionOptions = {}): Promise<UNetSession> {
   const ort = await requireOnnxRuntime();
-  const threads = opts.threads ?? os.availableParallelism();
+  const threads = opts.threads ?? onnxThreads();
   if (!Number.isInteger(threads) || threads < 1) throw new Error(`ONNX Runtime threads must be a positive integer, got ${threads}`);
   const options: Ort.InferenceSession.SessionOptions = {
     executionProviders: ['cpu'],

@@ -138,11 +138,27 @@ function toOIHW(w: Float32Array, [kh, kw, cin, cout]: readonly number[]): Float3
   return out;
 }
 
-/** The U-Net forward as an ONNX graph with the weights as initializers. */
-export function buildUNetGraph(cfg: UNetConfig, weights: WeightSource): GraphBuilder {
-  const st = structureOf(cfg);
+/**
+ * How the network reads its weights: as initializers (an export: constants ORT can fold and
+ * pre-pack) or as graph inputs in the tfjs layout (training: new values every step, and gradients
+ * with respect to them). Each method returns the value to use in the ONNX layout.
+ */
+export interface UNetWeights {
+  /** Conv kernel [cout, cin, k, k]. */
+  convKernel(name: string, shape: readonly number[]): string;
+  /** A [C] vector as it is (biases). */
+  vector(name: string, size: number): string;
+  /** A [C] vector as [C, 1, 1], to broadcast over NCHW. */
+  perChannel(name: string, size: number): string;
+  /** Dense weight [in, out]. */
+  matrix(name: string, shape: readonly number[]): string;
+  /** The qkv projection with 1/sqrt(d) on its q rows (nn/unet.ts does the same in float32): kernel [3c, c, 1, 1] and bias [3c]. */
+  qkv(name: string, shape: readonly number[], c: number, scale: number): { w: string; b: string };
+}
+
+/** Constants: the weights of a WeightSource, laid out for ONNX once at export. */
+function initializerWeights(g: GraphBuilder, cfg: UNetConfig, weights: WeightSource): UNetWeights {
   const shapes = new Map(paramShapes(cfg).map((p) => [p.name, p.shape]));
-  const g = new GraphBuilder();
   const value = (name: string): Float32Array => {
     const shape = shapes.get(name);
     if (!shape) throw new Error(`ONNX export: the U-Net plan has no parameter '${name}'`);
@@ -151,6 +167,79 @@ export function buildUNetGraph(cfg: UNetConfig, weights: WeightSource): GraphBui
     if (v.length !== size) throw new Error(`ONNX export: ${name} has ${v.length} values, shape ${shape.join('x')} needs ${size}`);
     return v;
   };
+  return {
+    convKernel: (name, shape) => g.weight(name, toOIHW(value(name), shape), [shape[3]!, shape[2]!, shape[0]!, shape[1]!]),
+    vector: (name, size) => g.weight(name, value(name), [size]),
+    perChannel: (name, size) => g.weight(name, value(name), [size, 1, 1]),
+    matrix: (name, shape) => g.weight(name, value(name), [...shape]),
+    qkv: (name, shape, c, scale) => {
+      const w = Float32Array.from(value(`${name}.w`));
+      const b = Float32Array.from(value(`${name}.b`));
+      for (let i = 0; i < c; i++) {
+        for (let o = 0; o < c; o++) w[i * 3 * c + o] = Math.fround(w[i * 3 * c + o]! * scale);
+        b[i] = Math.fround(b[i]! * scale);
+      }
+      return { w: g.weight(`${name}.w`, toOIHW(w, shape), [3 * c, c, 1, 1]), b: g.weight(`${name}.b`, b, [3 * c]) };
+    },
+  };
+}
+
+/**
+ * Graph inputs named as the parameters, in the tfjs layout (conv [kh, kw, cin, cout], dense
+ * [in, out]), turned into the ONNX layout inside the graph, so a training step feeds the tfjs
+ * tensors as they are and gets gradients back in the same layout.
+ */
+export function inputWeights(g: GraphBuilder, cfg: UNetConfig): UNetWeights {
+  const shapes = new Map(paramShapes(cfg).map((p) => [p.name, p.shape]));
+  const param = (name: string): string => {
+    const shape = shapes.get(name);
+    if (!shape) throw new Error(`U-Net graph: the plan has no parameter '${name}'`);
+    return g.shapes.has(name) ? name : g.input(name, [...shape]);
+  };
+  const oihw = (v: string) => g.op('Transpose', [v], { perm: [3, 2, 0, 1] });
+  return {
+    convKernel: (name) => oihw(param(name)),
+    vector: (name) => param(name),
+    perChannel: (name, size) => g.op('Reshape', [param(name), g.ints(`${name}.as_c11`, [size, 1, 1])]),
+    matrix: (name) => param(name),
+    qkv: (name, _shape, c, scale) => {
+      const cols = g.floats(`${name}.scale`, Array.from({ length: 3 * c }, (_, i) => (i < c ? Math.fround(scale) : 1)));
+      const w = g.op('Mul', [param(`${name}.w`), cols]);
+      return { w: oihw(w), b: g.op('Mul', [param(`${name}.b`), cols]) };
+    },
+  };
+}
+
+export interface UNetGraphOptions {
+  /** Batch size as a fixed number (training graphs: every shape static) instead of the symbolic 'N'. */
+  batch?: number;
+  /**
+   * Inverted-dropout masks (scale 1/(1-p) or 0) as inputs named `dropout.<block>`, [N, H, W, C]
+   * NHWC as nn/layers.ts draws them, applied where the tfjs forward applies dropout.
+   */
+  dropoutMasks?: boolean;
+}
+
+/** The U-Net forward as an ONNX graph with the weights as initializers. */
+export function buildUNetGraph(cfg: UNetConfig, weights: WeightSource): GraphBuilder {
+  const g = new GraphBuilder();
+  const eps = describeUNet(g, cfg, initializerWeights(g, cfg, weights));
+  g.output(eps, 'eps', ['N', cfg.imageSize, cfg.imageSize, outChannelsOf(cfg)]);
+  return g;
+}
+
+function outChannelsOf(cfg: UNetConfig): number {
+  return structureOf(cfg).outCh;
+}
+
+/**
+ * Writes the U-Net into g: inputs x [N, H, W, C] and t [N] (original timesteps, float), and returns
+ * the value of eps [N, H, W, Cout].
+ */
+export function describeUNet(g: GraphBuilder, cfg: UNetConfig, w: UNetWeights, opts: UNetGraphOptions = {}): string {
+  const st = structureOf(cfg);
+  const shapes = new Map(paramShapes(cfg).map((p) => [p.name, p.shape]));
+  const N: number | string = opts.batch ?? 'N';
 
   // Shared constants.
   const one = g.floats('one', [1], []);
@@ -178,18 +267,13 @@ export function buildUNetGraph(cfg: UNetConfig, weights: WeightSource): GraphBui
     const shape = shapes.get(`${name}.w`)!;
     const k = shape[0]!;
     const p = (k - 1) / 2;
-    const w = g.weight(`${name}.w`, toOIHW(value(`${name}.w`), shape), [shape[3]!, shape[2]!, k, k]);
-    const b = g.weight(`${name}.b`, value(`${name}.b`), [shape[3]!]);
-    return g.op('Conv', [x, w, b], { kernel_shape: [k, k], strides: [stride, stride], pads: [p, p, p, p] }, name);
+    const kernel = w.convKernel(`${name}.w`, shape);
+    const b = w.vector(`${name}.b`, shape[3]!);
+    return g.op('Conv', [x, kernel, b], { kernel_shape: [k, k], strides: [stride, stride], pads: [p, p, p, p] }, name);
   };
   const dense = (x: string, name: string): string => {
     const shape = shapes.get(`${name}.w`)!;
-    return g.op('Gemm', [x, g.weight(`${name}.w`, value(`${name}.w`), shape), g.weight(`${name}.b`, value(`${name}.b`), [shape[1]!])], {}, name);
-  };
-  /** [C] parameter as [C, 1, 1], to broadcast over NCHW. */
-  const perChannel = (name: string) => {
-    const v = value(name);
-    return g.weight(name, v, [v.length, 1, 1]);
+    return g.op('Gemm', [x, w.matrix(`${name}.w`, shape), w.vector(`${name}.b`, shape[1]!)], {}, name);
   };
 
   /**
@@ -202,8 +286,8 @@ export function buildUNetGraph(cfg: UNetConfig, weights: WeightSource): GraphBui
     const flat = g.op('Reshape', [x, groupView(groups)]);
     const normed = g.op('InstanceNormalization', [flat, scale, bias], { epsilon: float(GN_EPS) });
     const h = g.op('Reshape', [normed, nchw(c, res)]);
-    const gamma = perChannel(`${name}.g`);
-    const beta = perChannel(`${name}.b`);
+    const gamma = w.perChannel(`${name}.g`, c);
+    const beta = w.perChannel(`${name}.b`, c);
     if (!mod) return g.op('Add', [g.op('Mul', [h, gamma]), beta], {}, `${name}.out`);
     const [s, shift] = g.opN('Split', [g.op('Reshape', [mod, g.ints(`${name}.modshape`, [0, 2 * c, 1, 1])])], 2, { axis: 1 });
     const s1 = g.op('Add', [s!, one]);
@@ -213,8 +297,8 @@ export function buildUNetGraph(cfg: UNetConfig, weights: WeightSource): GraphBui
   };
 
   // Timestep embedding: [cos(t f_i), sin(t f_i)], f_i = exp(-ln(10000) i / half), as nn/layers.ts.
-  const xIn = g.input('x', ['N', cfg.imageSize, cfg.imageSize, cfg.inChannels]);
-  const tIn = g.input('t', ['N']);
+  const xIn = g.input('x', [N, cfg.imageSize, cfg.imageSize, cfg.inChannels]);
+  const tIn = g.input('t', [N]);
   const half = st.ch / 2;
   const freqs = new Float32Array(half);
   for (let i = 0; i < half; i++) freqs[i] = Math.exp((-Math.log(10000) * i) / half);
@@ -227,7 +311,12 @@ export function buildUNetGraph(cfg: UNetConfig, weights: WeightSource): GraphBui
     const q = l.name;
     const inner = conv(silu(groupNorm(h, `${q}.in_norm`, l.cin, res)), `${q}.in_conv`);
     const mod = dense(embAct, `${q}.emb`);
-    const out = conv(silu(groupNorm(inner, `${q}.out_norm`, l.cout, res, mod)), `${q}.out_conv`);
+    let act = silu(groupNorm(inner, `${q}.out_norm`, l.cout, res, mod));
+    if (opts.dropoutMasks && cfg.dropout > 0) {
+      const mask = g.input(`dropout.${q}`, [N, res, res, l.cout]);
+      act = g.op('Mul', [act, g.op('Transpose', [mask], { perm: [0, 3, 1, 2] })], {}, `${q}.dropout`);
+    }
+    const out = conv(act, `${q}.out_conv`);
     const skip = l.cin === l.cout ? h : conv(h, `${q}.skip`);
     return g.op('Add', [skip, out], {}, `${q}.out`);
   };
@@ -237,21 +326,8 @@ export function buildUNetGraph(cfg: UNetConfig, weights: WeightSource): GraphBui
     const c = l.ch;
     const heads = c / cfg.headChannels;
     const d = cfg.headChannels;
-    // 1/sqrt(d) folded into the q rows of the projection, in float32 exactly as nn/unet.ts does.
-    const scale = Math.fround(1 / Math.sqrt(d));
-    const wShape = shapes.get(`${q}.qkv.w`)!;
-    const w = Float32Array.from(value(`${q}.qkv.w`));
-    const b = Float32Array.from(value(`${q}.qkv.b`));
-    for (let i = 0; i < c; i++) {
-      for (let o = 0; o < c; o++) w[i * 3 * c + o] = Math.fround(w[i * 3 * c + o]! * scale);
-      b[i] = Math.fround(b[i]! * scale);
-    }
-    const qkv = g.op(
-      'Conv',
-      [groupNorm(h, `${q}.norm`, c, res), g.weight(`${q}.qkv.w`, toOIHW(w, wShape), [3 * c, c, 1, 1]), g.weight(`${q}.qkv.b`, b, [3 * c])],
-      { kernel_shape: [1, 1] },
-      `${q}.qkv`,
-    );
+    const qkvW = w.qkv(`${q}.qkv`, shapes.get(`${q}.qkv.w`)!, c, Math.fround(1 / Math.sqrt(d)));
+    const qkv = g.op('Conv', [groupNorm(h, `${q}.norm`, c, res), qkvW.w, qkvW.b], { kernel_shape: [1, 1] }, `${q}.qkv`);
     // Channels are ordered (q|k|v, head, d): a free reshape to [N, 3 heads, d, L].
     const [qh, kh, vh] = g.opN('Split', [g.op('Reshape', [qkv, g.ints(`${q}.heads`, [0, 3 * heads, d, res * res])])], 3, { axis: 1 });
     const scores = g.op('MatMul', [g.op('Transpose', [qh!], { perm: [0, 1, 3, 2] }), kh!]); // [N, heads, Lq, Lk]
@@ -294,9 +370,8 @@ export function buildUNetGraph(cfg: UNetConfig, weights: WeightSource): GraphBui
   }
   const finalCh = shapes.get('out.norm.g')![0]!;
   h = conv(silu(groupNorm(h, 'out.norm', finalCh, res)), 'out.conv');
-  g.output(g.op('Transpose', [h], { perm: [0, 2, 3, 1] }, 'eps'), 'eps', ['N', cfg.imageSize, cfg.imageSize, st.outCh]);
   if (res !== cfg.imageSize) throw new Error(`ONNX export: the up path ends at resolution ${res}, not ${cfg.imageSize}`);
-  return g;
+  return g.op('Transpose', [h], { perm: [0, 2, 3, 1] }, 'eps');
 }
 
 /** Identifies the exporter's graph layout; bump it whenever the graph changes, so cached exports are rebuilt. */

@@ -28,6 +28,8 @@ import {
 import { restoreGroup, snapshot, unetConfigFor } from './model-state';
 import { writeFileAtomic } from '../formats/atomic-file';
 import { resolveWorkerCount } from './parallel/worker-count';
+import { resolveEngine, startOnnxTraining, type EngineChoice } from './onnx-training';
+import { onnxThreads } from '../onnx/session';
 
 export interface StepReport {
   step: number;
@@ -230,6 +232,8 @@ export interface TrainingSession {
   readonly step: number;
   /** Threads that compute each step (1: this one). */
   readonly workers: number;
+  /** What computes the forward and backward pass (everything else is the same for both). */
+  readonly engine: 'tfjs' | 'onnx';
   trainStep(): Promise<{ loss: number; gradNorm: number; lr: number }>;
   checkpointBytes(): Promise<Buffer>;
   dispose(): Promise<void>;
@@ -243,6 +247,7 @@ function inThisThread(s: TrainingSetup): TrainingSession {
       return s.step;
     },
     workers: 1,
+    engine: 'tfjs',
     trainStep: async () => trainStep(s),
     checkpointBytes: async () => checkpointBytes(s),
     dispose: async () => s.dispose(),
@@ -256,9 +261,16 @@ export interface TrainOptions {
   /**
    * Data-parallel worker threads (wasm backend), or 'auto'. An execution choice, not part of the
    * config: any count gives the same run up to float rounding, and a run may resume with another.
-   * Default 1: train in this thread.
+   * Default 1: train in this thread. With the ONNX engine, ORT's threads instead.
    */
   workers?: number | 'auto';
+  /**
+   * What runs forward and backward: 'onnx' (ONNX Runtime's CPU kernels), 'tfjs' (the tfjs backend,
+   * on worker threads when workers > 1), or 'auto' (ONNX Runtime where it loads and covers the
+   * config; see training/onnx-training.ts). An execution choice like workers: the engines agree up
+   * to float rounding and a run may resume on the other. Default 'tfjs'.
+   */
+  engine?: EngineChoice;
 }
 
 /**
@@ -277,11 +289,7 @@ export async function train(config: TrainConfig, outDir: string, opts: TrainOpti
   } else if (listCheckpoints(paths.checkpoints).length > 0) {
     throw new Error(`${outDir} already holds checkpoints: resume it with \`xlab train --resume ${outDir}\` or choose another --out`);
   }
-  const workers = resolveWorkerCount(opts.workers, config);
-  const s: TrainingSession =
-    workers > 1
-      ? await (await import('./parallel/data-parallel')).startDataParallel(config, { workers, resumeFrom })
-      : inThisThread(await setupTraining(config, resumeFrom));
+  const s = await startSession(config, resumeFrom, opts.workers, opts.engine ?? 'tfjs', hooks);
   if (!resumeFrom) {
     // The resolved network and the objective's exact definition travel with the run, so a number in
     // the history can be traced to what produced it (adm-y in particular has two readings in the paper).
@@ -298,7 +306,11 @@ export async function train(config: TrainConfig, outDir: string, opts: TrainOpti
     `${resumeFrom ? `resumed at step ${s.step} from ${path.basename(resumeFrom)}` : 'started'}: ${config.objective}` +
       `${config.objective === 'adm-ip' || config.objective === 'adm-y' ? ` gamma ${JSON.stringify(config.gamma)}` : ''}, ` +
       `${countParams(s.unet).toLocaleString('en-US')} params, data ${s.data.name} ${s.data.n}x${s.data.height}x${s.data.width}x${s.data.channels}, ` +
-      (s.workers > 1 ? `${s.workers} data-parallel workers` : '1 worker (this thread)'),
+      (s.engine === 'onnx'
+        ? `ONNX Runtime engine, ${s.workers} thread${s.workers > 1 ? 's' : ''}`
+        : s.workers > 1
+          ? `${s.workers} data-parallel workers`
+          : '1 worker (this thread)'),
   );
 
   const stopAt = Math.min(config.steps, opts.stopAtStep ?? config.steps);
@@ -352,6 +364,30 @@ export async function train(config: TrainConfig, outDir: string, opts: TrainOpti
     await s.dispose();
   }
   return { stepsDone: s.step, stopped, lastCheckpoint, finalLoss };
+}
+
+/** The session that trains: ONNX Runtime, data-parallel tfjs workers, or tfjs in this thread. */
+async function startSession(config: TrainConfig, resumeFrom: string | undefined, workersOption: TrainOptions['workers'], choice: EngineChoice, hooks: TrainHooks): Promise<TrainingSession> {
+  const workers = resolveWorkerCount(workersOption, config);
+  if (choice !== 'tfjs') {
+    const setup = await setupTraining(config, resumeFrom);
+    try {
+      const { engine, why } = await resolveEngine(choice, config, setup.unet, tf.getBackend());
+      // ORT's threads: 'auto' is every core this process may use (ORT splits each operator, so the
+      // per-worker work threshold of data-parallel training does not apply).
+      const threads = workersOption === 'auto' ? onnxThreads() : workers;
+      if (engine === 'onnx') return await startOnnxTraining(setup, threads);
+      hooks.onLog?.(`training with the tfjs engine: ${why}`);
+      if (workers <= 1) return inThisThread(setup);
+    } catch (err) {
+      setup.dispose();
+      throw err;
+    }
+    setup.dispose();
+  }
+  return workers > 1
+    ? await (await import('./parallel/data-parallel')).startDataParallel(config, { workers, resumeFrom })
+    : inThisThread(await setupTraining(config, resumeFrom));
 }
 
 /** Drops metric rows after `step` (written by a run that died before its next checkpoint). */

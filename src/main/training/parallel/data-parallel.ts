@@ -39,6 +39,7 @@ export interface DataParallelOptions {
 }
 
 export class DataParallelTraining implements TrainingSession {
+  readonly engine = 'tfjs' as const;
   /** Per worker, where the time of the last step went (milliseconds). */
   lastTimings: StepTimings[] = [];
 
