@@ -13,6 +13,8 @@ import { dropoutMask } from '../../src/main/nn/layers';
 import { presetByName } from '../../src/main/nn/presets';
 import { forward, initParams, type Params, type UNetConfig } from '../../src/main/nn/unet';
 import { appendBackward } from '../../src/main/onnx/autodiff';
+import { classifierForward, crossEntropy, initClassifierParams, toVariables } from '../../src/main/evaluation/classifier/architecture';
+import { classifierTrainingGraph } from '../../src/main/evaluation/classifier/training-graph';
 import { GraphBuilder } from '../../src/main/onnx/graph';
 import { loadOnnxRuntime } from '../../src/main/onnx/session';
 import { unetTrainingGraph } from '../../src/main/onnx/training-graph';
@@ -193,5 +195,26 @@ describe('the U-Net training graph', () => {
 
   it('refuses learned variance (the VB term stays on the tfjs engine)', () => {
     expect(() => unetTrainingGraph({ ...presetByName('tiny-test'), learnSigma: true }, 2)).toThrow(/learned variance/);
+  });
+});
+
+describe('the feature classifier training graph', () => {
+  it('gives tfjs loss and gradients (ReLU, stride-2 convolutions, NHWC flatten, cross-entropy)', async () => {
+    const B = 5;
+    const params = toVariables(initClassifierParams(3));
+    const x = normal(B * 28 * 28, 'classifier-x');
+    const labels = Int32Array.from({ length: B }, (_, i) => (i * 7) % 10);
+    const onehot = new Float32Array(B * 10);
+    labels.forEach((l, b) => (onehot[b * 10 + l] = 1));
+    const graph = classifierTrainingGraph(B);
+    const feeds: Record<string, { data: Float32Array; dims: number[] }> = {
+      x: { data: x, dims: [B, 28, 28, 1] },
+      onehot: { data: onehot, dims: [B, 10] },
+    };
+    for (const p of graph.params) feeds[p.name] = { data: params.get(p.name)!.dataSync() as Float32Array, dims: p.shape };
+    const out = await run(graph.bytes, feeds);
+    const { value, grads } = tf.variableGrads(() => crossEntropy(classifierForward(params, tf.tensor4d(x, [B, 28, 28, 1])).logits, tf.tensor1d(labels, 'int32')), [...params.values()]);
+    expect(Math.abs(out['loss']![0]! - value.dataSync()[0]!)).toBeLessThan(1e-5 * value.dataSync()[0]!);
+    for (const [name, p] of params) expect(relError(out[`grad.${name}`]!, grads[p.name]!.dataSync()), name).toBeLessThan(1e-4);
   });
 });

@@ -134,6 +134,10 @@ export async function runTraining(o: TrainingRunOptions): Promise<TrainingOutcom
       hooks: {
         ...evaluation.hooks,
         onLog: say,
+        // The history says what computed the run: ONNX Runtime (with tfjs for the update) or tfjs alone.
+        onSession: ({ engine, workers }) => {
+          if (engine === 'onnx') store.updateRun(runId, { backend: `onnxruntime (${workers} thread${workers > 1 ? 's' : ''}) + ${o.backend}` });
+        },
         onStep: (r) => {
           lastReport = r;
           o.onStep?.(r);

@@ -104,6 +104,10 @@ export function appendBackward(g: GraphBuilder, seeds: Map<string, string>, wrt:
         add(a!, g.op('Mul', [dy, g.op('Mul', [y, g.op('Sub', [one, y])])]));
         return;
       }
+      case 'Relu':
+        // y >= 0, so sign(y) is the step function (0 at 0, as tfjs's ReLU gradient).
+        add(a!, g.op('Mul', [dy, g.op('Sign', [y])]));
+        return;
       case 'Softmax': {
         const axis = (n.attrs['axis'] as number | undefined) ?? -1;
         if (axis !== -1 && axis !== shape(y).length - 1) throw new Error('autodiff: Softmax is differentiated over its last axis only');

@@ -55,7 +55,10 @@ export function inferShapes(node: Node, inputs: (number[] | null)[], constant: (
   switch (node.type) {
     case 'Identity':
     case 'Sigmoid':
+    case 'Relu':
+    case 'Sign':
     case 'Softmax':
+    case 'LogSoftmax':
     case 'Cos':
     case 'Sin':
     case 'Neg':

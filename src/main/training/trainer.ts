@@ -50,6 +50,8 @@ export interface TrainHooks {
   checkpointAt?: (step: number) => boolean;
   /** Awaited after each checkpoint is written and onCheckpoint ran: work that needs that file (scheduled evaluation). */
   afterCheckpoint?: (step: number, file: string) => Promise<void>;
+  /** Once the engine is chosen (before the first step): what trains, on how many threads. */
+  onSession?: (s: { engine: 'tfjs' | 'onnx'; workers: number }) => void;
   /** Polled between steps: true stops after writing a checkpoint (Ctrl-C, pause, cancel). */
   shouldStop?: () => boolean;
   onLog?: (line: string) => void;
@@ -290,6 +292,7 @@ export async function train(config: TrainConfig, outDir: string, opts: TrainOpti
     throw new Error(`${outDir} already holds checkpoints: resume it with \`xlab train --resume ${outDir}\` or choose another --out`);
   }
   const s = await startSession(config, resumeFrom, opts.workers, opts.engine ?? 'tfjs', hooks);
+  hooks.onSession?.({ engine: s.engine, workers: s.workers });
   if (!resumeFrom) {
     // The resolved network and the objective's exact definition travel with the run, so a number in
     // the history can be traced to what produced it (adm-y in particular has two readings in the paper).

@@ -9,8 +9,11 @@
  *
  * Deterministic by seed: the initial weights come from Stream(seed, 'classifier-init', param),
  * batch `step` is batchIndices(n, step, batchSize, seed) (seeded epoch permutations) and its random
- * shifts come from Stream(seed, 'classifier-shift', step), so the same settings on the same backend
- * give the same weights, hence the same id.
+ * shifts come from Stream(seed, 'classifier-shift', step), so the same settings on the same engine
+ * give the same weights, hence the same id. The step runs on ONNX Runtime where it loads
+ * (training-graph.ts, several times faster), else on tfjs; both share the data, the
+ * initialisation and Adam, and differ by float rounding (so by id: scores from the two never share
+ * a comparability key).
  *
  * Adam, learning rate decaying linearly from `lr` to 0, no weight decay; the only augmentation is
  * a random translation by up to `maxShift` pixels each way (see defaultClassifierTraining).
@@ -22,6 +25,7 @@ import { Stream } from '../../rng';
 import { Adam, type AdamSettings } from '../../training/optimizer';
 import type { ImageBatchU8 } from '../feature-network';
 import {
+  CLASSIFIER_CLASSES,
   CLASSIFIER_SIDE,
   classifierForward,
   crossEntropy,
@@ -31,6 +35,8 @@ import {
   type ClassifierParams,
 } from './architecture';
 import { classifierInput } from './classifier-input';
+import { classifierTrainingGraph } from './training-graph';
+import { loadOnnxRuntime, onnxThreads } from '../../onnx/session';
 import { classifierId, weightsSha256, type ClassifierMeta, type ClassifierName, type ClassifierTraining } from './network-file';
 
 /**
@@ -186,8 +192,8 @@ export async function trainClassifier(
   const params = toVariables(initClassifierParams(training.seed));
   const settings: AdamSettings = { kind: 'adam', lr: training.lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, warmupSteps: 0, gradClip: null };
   const opt = new Adam(settings, params);
-  const vars = [...params.values()];
   const B = training.batchSize;
+  const engine = await classifierStep(params, B);
   const xBuf = new Float32Array(B * per);
   const yBuf = new Int32Array(B);
   let lossSum = 0;
@@ -204,15 +210,14 @@ export async function trainClassifier(
         else xBuf.set(inputs.subarray(idx[b]! * per, (idx[b]! + 1) * per), b * per);
         yBuf[b] = train.labels[idx[b]!]!;
       }
-      const x = tf.tensor4d(xBuf, [B, CLASSIFIER_SIDE, CLASSIFIER_SIDE, 1]);
-      const y = tf.tensor1d(yBuf, 'int32');
-      const { value, grads } = tf.variableGrads(() => crossEntropy(classifierForward(params, x).logits, y), vars);
-      const named: Record<string, tf.Tensor> = {};
-      for (const [pname, v] of params) named[pname] = grads[v.name]!;
-      opt.apply(params, named);
-      lossSum += value.dataSync()[0]!;
+      const { loss, grads } = await engine.step(xBuf, yBuf);
+      try {
+        opt.apply(params, grads);
+      } finally {
+        tf.dispose(Object.values(grads));
+      }
+      lossSum += loss;
       lossCount++;
-      tf.dispose([x, y, value, ...Object.values(grads)]);
       if (opts.onMessage && ((step + 1) % 100 === 0 || step + 1 === training.steps)) {
         opts.onMessage(`training ${name}: step ${step + 1}/${training.steps}, loss ${(lossSum / lossCount).toFixed(4)}`);
         lossSum = 0;
@@ -239,12 +244,64 @@ export async function trainClassifier(
       },
       testAccuracy,
       trainSeconds: Math.round((performance.now() - started) / 100) / 10,
-      backend,
+      backend: engine.engine === 'onnx' ? `onnxruntime + ${backend}` : backend,
     };
     opts.onMessage?.(`trained ${meta.id}: test accuracy ${(100 * testAccuracy).toFixed(2)}% on ${meta.data.testImages} held-out images`);
     return { meta, weights };
   } finally {
+    await engine.dispose();
     opt.dispose();
     for (const v of params.values()) v.dispose();
   }
+}
+
+type ClassifierStep = (x: Float32Array, labels: Int32Array) => Promise<{ loss: number; grads: Record<string, tf.Tensor> }>;
+
+/** Loss and gradients of one batch: on ONNX Runtime when it loads, else with tfjs. */
+async function classifierStep(params: ClassifierParams, batch: number): Promise<{ engine: 'onnx' | 'tfjs'; step: ClassifierStep; dispose(): Promise<void> }> {
+  const ort = await loadOnnxRuntime();
+  if (!ort) {
+    const vars = [...params.values()];
+    return {
+      engine: 'tfjs',
+      step: async (xBuf, yBuf) => {
+        const x = tf.tensor4d(xBuf, [batch, CLASSIFIER_SIDE, CLASSIFIER_SIDE, 1]);
+        const y = tf.tensor1d(yBuf, 'int32');
+        const { value, grads } = tf.variableGrads(() => crossEntropy(classifierForward(params, x).logits, y), vars);
+        const named: Record<string, tf.Tensor> = {};
+        for (const [pname, v] of params) named[pname] = grads[v.name]!;
+        const loss = value.dataSync()[0]!;
+        tf.dispose([x, y, value]);
+        return { loss, grads: named };
+      },
+      dispose: async () => undefined,
+    };
+  }
+  const graph = classifierTrainingGraph(batch);
+  const session = await ort.InferenceSession.create(graph.bytes, {
+    executionProviders: ['cpu'],
+    graphOptimizationLevel: 'all',
+    intraOpNumThreads: onnxThreads(),
+    interOpNumThreads: 1,
+    logSeverityLevel: 3,
+    extra: { session: { intra_op: { allow_spinning: '0' } } },
+  });
+  const onehot = new Float32Array(batch * CLASSIFIER_CLASSES);
+  return {
+    engine: 'onnx',
+    step: async (xBuf, yBuf) => {
+      onehot.fill(0);
+      for (let b = 0; b < batch; b++) onehot[b * CLASSIFIER_CLASSES + yBuf[b]!] = 1;
+      const feeds: Record<string, InstanceType<typeof ort.Tensor>> = {
+        x: new ort.Tensor('float32', xBuf, [batch, CLASSIFIER_SIDE, CLASSIFIER_SIDE, 1]),
+        onehot: new ort.Tensor('float32', onehot, [batch, CLASSIFIER_CLASSES]),
+      };
+      for (const p of graph.params) feeds[p.name] = new ort.Tensor('float32', params.get(p.name)!.dataSync() as Float32Array, p.shape);
+      const out = await session.run(feeds);
+      const grads: Record<string, tf.Tensor> = {};
+      for (const p of graph.params) grads[p.name] = tf.tensor(out[`grad.${p.name}`]!.data as Float32Array, p.shape, 'float32');
+      return { loss: (out['loss']!.data as Float32Array)[0]!, grads };
+    },
+    dispose: () => session.release(),
+  };
 }
