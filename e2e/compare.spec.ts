@@ -1,6 +1,6 @@
 /**
- * The Compare screen on two tiny finished runs (ADM and ADM-IP, seeded over the LabApi): paired
- * sample grids from one click, the shared selection, flicker and difference views, FID against
+ * The Compare screen on two tiny finished runs (ADM and ADM-IP, seeded over the LabApi): the paired
+ * sets the runs already have shown on arrival, paired sample grids from one click, the shared selection, flicker and difference views, FID against
  * training iterations for both runs (with the key picker when the scores span several keys), and
  * CSV export of a chart and of the paper-style report.
  */
@@ -18,12 +18,24 @@ test('Compare: paired grids, FID curves for both runs and CSV export', async ({ 
   // The plain ADM run is the baseline by default.
   await expect(page.locator(`[data-testid="run-card"][data-run="${adm.id}"] input[name="baseline"]`)).toBeChecked();
 
-  // One click: both runs sample from the same noise (T' = 20 keeps it quick).
-  await page.getByTestId('steps-select').selectOption('20');
-  await page.getByTestId('compare-samples').click();
-  await expect(page.getByTestId('sample-status')).toHaveCount(2);
+  // On arrival, without a click: the newest paired sets the runs have (the scheduled evaluation
+  // sampled both at every checkpoint from seed 0), with the form set to ask for exactly those.
+  const panel = page.getByRole('region', { name: 'Paired samples' });
   const grids = page.locator('[data-testid="sample-grid"][data-decoded="true"]');
-  await expect(grids).toHaveCount(2, { timeout: 600_000 });
+  await expect(panel.getByTestId('saved-samples-note')).toBeVisible();
+  await expect(grids).toHaveCount(2);
+  const savedN = await panel.getByLabel('samples n').inputValue();
+  expect(await grids.evaluateAll((els) => els.map((e) => e.getAttribute('data-count')))).toEqual([savedN, savedN]);
+  await expect(page.getByTestId('sample-status')).toHaveCount(2);
+
+  // One click: both runs sample 64 from the same noise (T' = 20 keeps it quick).
+  await page.getByTestId('steps-select').selectOption('20');
+  await panel.getByLabel('samples n').fill('64');
+  await panel.getByLabel('seed').fill('0');
+  await page.getByTestId('compare-samples').click();
+  await expect(panel.getByTestId('saved-samples-note')).toHaveCount(0);
+  await expect(page.getByTestId('sample-status')).toHaveCount(2);
+  await expect(page.locator('[data-testid="sample-grid"][data-decoded="true"][data-count="64"]')).toHaveCount(2, { timeout: 600_000 });
   for (const g of await grids.all()) await expect(g).toBeVisible();
   const counts = await grids.evaluateAll((els) => els.map((e) => e.getAttribute('data-count')));
   expect(counts).toEqual(['64', '64']);

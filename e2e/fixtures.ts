@@ -6,7 +6,7 @@
  *   test('…', async ({ page, server }) => {
  *     await page.goto(server.url + '#/runs');           // the UI
  *     await server.api.listRuns({ limit: 5 });           // the LabApi, from the test (setup, checks)
- *     await snap(page, 'runs');                          // test-results/ and docs/screenshots/runs.png
+ *     await snap(page, 'runs');                          // test-results/ (and docs/screenshots/runs.png, see snap)
  *   });
  *
  * The page served is this run's e2e build of the renderer (global-setup.ts builds it under
@@ -120,15 +120,18 @@ export function uniqueName(prefix: string): string {
 }
 
 /**
- * A screenshot at the viewport size (1280x800) into the test's output folder and, as the
- * documentation's current picture, docs/screenshots/<name>.png.
+ * A screenshot at the viewport size (1280x800) into the test's output folder; with
+ * XLAB_UPDATE_DOCS_SCREENSHOTS=1 also copied to docs/screenshots/<name>.png as the documentation's
+ * current picture (off by default, so a test run leaves the checkout as it was).
  */
 export async function snap(page: Page, name: string): Promise<string> {
   const file = base.info().outputPath(`${name}.png`);
   await page.screenshot({ path: file, fullPage: false, animations: 'disabled' });
-  const docs = path.join(ROOT, 'docs', 'screenshots');
-  fs.mkdirSync(docs, { recursive: true });
-  fs.copyFileSync(file, path.join(docs, `${name}.png`));
+  if (process.env['XLAB_UPDATE_DOCS_SCREENSHOTS'] === '1') {
+    const docs = path.join(ROOT, 'docs', 'screenshots');
+    fs.mkdirSync(docs, { recursive: true });
+    fs.copyFileSync(file, path.join(docs, `${name}.png`));
+  }
   return file;
 }
 

@@ -1,9 +1,10 @@
 /**
  * "Compare samples": one click asks the engine for the runs' sample sets drawn from the same noise
  * with the chosen settings; sets that exist come back at once, the others are sampled (progress
- * per run) and appear when their jobs finish.
+ * per run) and appear when their jobs finish. Before any click, the newest paired sets the runs
+ * already have (saved-pairs.ts) are shown, with the form set to ask for them.
  */
-import { useCallback, useMemo, useRef, useState } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { CompareSamplesRequest, SampleComparisonEntry } from '../../../../shared/api';
 import { useLab } from '../../lab';
 import { ApiError } from './api-error';
@@ -11,6 +12,8 @@ import { progressFraction, progressText, useJobTracker, type TrackedJob } from '
 import { SampleGrids, type GridRun } from './SampleGrids';
 import { DEFAULT_SAMPLE_FORM, STEP_CHOICES, sampleRequest, stepsSpec, type FieldErrors, type SampleForm } from './sample-request';
 import { useArtifactUrls } from './artifact-urls';
+import { preloadSetGrids } from './grid-images';
+import type { SavedPair } from './saved-pairs';
 
 export interface PanelRun {
   runId: string;
@@ -18,12 +21,22 @@ export interface PanelRun {
   color: string;
 }
 
-export function SamplesPanel({ runs, checkpoints, baselineId }: { runs: PanelRun[]; checkpoints: number[] | null; baselineId: string | null }) {
+export function SamplesPanel({ runs, checkpoints, baselineId, saved, onGridsSettled }: {
+  runs: PanelRun[];
+  checkpoints: number[] | null;
+  baselineId: string | null;
+  /** Paired sets the runs have already; undefined while still looking. */
+  saved?: SavedPair | null;
+  /** Called when the grids shown are all on screen (or failed to load). */
+  onGridsSettled?: () => void;
+}) {
   const lab = useLab();
   const [form, setForm] = useState<SampleForm>(DEFAULT_SAMPLE_FORM);
   const [custom, setCustom] = useState(false);
   const [errors, setErrors] = useState<FieldErrors<SampleForm>>({});
-  const [entries, setEntries] = useState<SampleComparisonEntry[] | null>(null);
+  const [asked, setAsked] = useState<SampleComparisonEntry[] | null>(null);
+  const [submitted, setSubmitted] = useState(false);
+  const touched = useRef(false);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const request = useRef<CompareSamplesRequest | null>(null);
@@ -35,7 +48,10 @@ export function SamplesPanel({ runs, checkpoints, baselineId }: { runs: PanelRun
       try {
         const result = await lab.compareSamples(req);
         if (request.current !== req) return;
-        setEntries(result);
+        // The images start downloading now, not after the renders that lead to the grids.
+        await preloadSetGrids(lab, result.map((e) => e.sampleSet));
+        if (request.current !== req) return;
+        setAsked(result);
         setError(null);
         for (const e of result) if (e.job && !e.sampleSet) tracker.track(e.job, e.runId);
       } catch (err) {
@@ -59,11 +75,25 @@ export function SamplesPanel({ runs, checkpoints, baselineId }: { runs: PanelRun
     if (!r.request) return;
     request.current = r.request;
     tracker.forget();
-    setEntries(null);
+    setSubmitted(true);
+    setAsked(null);
     void ask(r.request, tracker);
   };
 
-  const set = <K extends keyof SampleForm>(k: K, v: SampleForm[K]) => setForm((f) => ({ ...f, [k]: v }));
+  // Until the first click, the saved pair is what the panel shows, and the form asks for it (unless
+  // the user has started filling it in).
+  const savedEntries = useMemo(() => saved?.sets.map((set): SampleComparisonEntry => ({ runId: set.runId, sampleSet: set, job: null })) ?? null, [saved]);
+  const entries = submitted ? asked : savedEntries;
+  useEffect(() => {
+    if (!saved || touched.current || request.current) return;
+    setForm((f) => ({ ...f, ...saved.form }));
+    setCustom(saved.customSteps);
+  }, [saved]);
+
+  const set = <K extends keyof SampleForm>(k: K, v: SampleForm[K]) => {
+    touched.current = true;
+    setForm((f) => ({ ...f, [k]: v }));
+  };
   const stepsNumber = Number(form.steps);
 
   const gridArtifactIds = (entries ?? []).map((e) => e.sampleSet?.gridArtifactId ?? null);
@@ -117,8 +147,10 @@ export function SamplesPanel({ runs, checkpoints, baselineId }: { runs: PanelRun
             data-testid="steps-select"
             value={custom ? 'custom' : form.steps}
             onChange={(e) => {
-              if (e.target.value === 'custom') setCustom(true);
-              else {
+              if (e.target.value === 'custom') {
+                touched.current = true;
+                setCustom(true);
+              } else {
                 setCustom(false);
                 set('steps', e.target.value);
               }
@@ -171,6 +203,11 @@ export function SamplesPanel({ runs, checkpoints, baselineId }: { runs: PanelRun
       </form>
 
       {error !== null && <ApiError error={error} what="Paired sampling" />}
+      {!submitted && entries && (
+        <p className="muted" data-testid="saved-samples-note">
+          The newest paired samples these runs already have. Change the settings and press Compare samples for others.
+        </p>
+      )}
 
       {entries && (
         <ul className="sample-status" aria-live="polite">
@@ -200,7 +237,12 @@ export function SamplesPanel({ runs, checkpoints, baselineId }: { runs: PanelRun
 
       {entries && gridRuns.length > 0 && (
         <div data-testid="paired-grids" data-ready={allReady ? 'true' : 'false'}>
-          <SampleGrids key={gridRuns.map((g) => `${g.runId}:${g.sampleSet.id}`).join(',')} runs={gridRuns} baselineId={baselineId} />
+          <SampleGrids
+            key={gridRuns.map((g) => `${g.runId}:${g.sampleSet.id}`).join(',')}
+            runs={gridRuns}
+            baselineId={baselineId}
+            onSettled={onGridsSettled}
+          />
         </div>
       )}
       {!entries && !busy && error === null && (

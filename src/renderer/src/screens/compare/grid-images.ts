@@ -6,8 +6,15 @@
  * origin cannot (Electron serves artifacts from lab://, and its page may not fetch there unless
  * its content-security policy allows it). So: fetch first, and fall back to an <img>, which still
  * draws, only without pixel statistics.
+ *
+ * An artifact URL names one file for good, so a decode is kept (a few, newest last) and shared:
+ * the screen starts it as soon as it knows the URL (preloadGrid), before the grids mount, and a
+ * grid shown again (the same sets asked for again) needs no second download.
  */
-import { useEffect, useState } from 'react';
+import { useEffect, useRef, useState } from 'react';
+import type { SampleSetInfo } from '../../../../shared/api';
+import type { LabClient } from '../../lab-client';
+import { artifactUrlOf } from './artifact-urls';
 import { gridGeometry, type GridGeometry } from './grid-geometry';
 
 export interface GridSource {
@@ -29,7 +36,13 @@ export interface LoadedGrid {
   error: string | null;
 }
 
-async function decode(url: string): Promise<{ source: CanvasImageSource; width: number; height: number }> {
+interface Decoded {
+  source: CanvasImageSource;
+  width: number;
+  height: number;
+}
+
+async function decode(url: string): Promise<Decoded> {
   try {
     const res = await fetch(url);
     if (res.ok) {
@@ -50,6 +63,45 @@ async function decode(url: string): Promise<{ source: CanvasImageSource; width: 
   return { source: img, width: img.naturalWidth, height: img.naturalHeight };
 }
 
+const KEEP = 12;
+/** By URL, most recently used last; `done` once decoded, so a grid mounting later has it at once. */
+const decodes = new Map<string, { promise: Promise<Decoded>; done: Decoded | null }>();
+
+/** Starts downloading and decoding a grid image (once per URL); the grids pick it up when they mount. */
+export function preloadGrid(url: string): Promise<Decoded> {
+  let entry = decodes.get(url);
+  if (entry) {
+    decodes.delete(url);
+  } else {
+    const e: { promise: Promise<Decoded>; done: Decoded | null } = { promise: decode(url), done: null };
+    e.promise.then(
+      (d) => {
+        e.done = d;
+      },
+      // A failure is not kept: the next mount tries again.
+      () => decodes.get(url) === e && decodes.delete(url),
+    );
+    entry = e;
+  }
+  decodes.set(url, entry);
+  while (decodes.size > KEEP) decodes.delete(decodes.keys().next().value!);
+  return entry.promise;
+}
+
+/**
+ * Looks up the grid URLs of these sample sets and starts their downloads, without waiting for a
+ * render; resolves once every URL is known (not when the images are).
+ */
+export async function preloadSetGrids(lab: LabClient, sets: (SampleSetInfo | null)[]): Promise<void> {
+  await Promise.all(
+    sets.map(async (s) => {
+      const url = s?.gridArtifactId ? await artifactUrlOf(lab, s.gridArtifactId).catch(() => null) : null;
+      // A failed download shows on the grid that needs it.
+      if (url) preloadGrid(url).catch(() => undefined);
+    }),
+  );
+}
+
 function readPixels(source: CanvasImageSource, width: number, height: number): Uint8ClampedArray | null {
   const canvas = document.createElement('canvas');
   canvas.width = width;
@@ -64,26 +116,40 @@ function readPixels(source: CanvasImageSource, width: number, height: number): U
   }
 }
 
-/** Decodes every grid; the map fills in as images arrive. */
+function loaded(s: GridSource, { source, width, height }: Decoded): LoadedGrid {
+  let geometry: GridGeometry | null = null;
+  let error: string | null = null;
+  try {
+    geometry = gridGeometry(s.count, width, height);
+  } catch (err) {
+    error = (err as Error).message;
+  }
+  return { runId: s.runId, url: s.url, source, width, height, geometry, pixels: readPixels(source, width, height), error };
+}
+
+/** Decodes every grid; the map fills in as images arrive (at once for images decoded already). */
 export function useGridImages(sources: GridSource[]): Map<string, LoadedGrid> {
-  const [grids, setGrids] = useState<Map<string, LoadedGrid>>(new Map());
+  const [grids, setGrids] = useState<Map<string, LoadedGrid>>(() => {
+    const ready = new Map<string, LoadedGrid>();
+    for (const s of sources) {
+      const done = decodes.get(s.url)?.done;
+      if (done) ready.set(s.runId, loaded(s, done));
+    }
+    return ready;
+  });
+  const current = useRef(grids);
+  current.current = grids;
   const key = sources.map((s) => `${s.runId}|${s.url}|${s.count}`).join(',');
   useEffect(() => {
     let cancelled = false;
     setGrids((prev) => new Map([...prev].filter(([runId, g]) => sources.some((s) => s.runId === runId && s.url === g.url))));
     for (const s of sources) {
-      decode(s.url).then(
-        ({ source, width, height }) => {
+      if (current.current.get(s.runId)?.url === s.url) continue;
+      preloadGrid(s.url).then(
+        (d) => {
           if (cancelled) return;
-          let geometry: GridGeometry | null = null;
-          let error: string | null = null;
-          try {
-            geometry = gridGeometry(s.count, width, height);
-          } catch (err) {
-            error = (err as Error).message;
-          }
-          const pixels = readPixels(source, width, height);
-          setGrids((prev) => new Map(prev).set(s.runId, { runId: s.runId, url: s.url, source, width, height, geometry, pixels, error }));
+          const grid = loaded(s, d);
+          setGrids((prev) => new Map(prev).set(s.runId, grid));
         },
         (err: Error) => {
           if (cancelled) return;

@@ -2,36 +2,65 @@
  * Compare: 2-4 runs side by side. Run cards with a pinned baseline; paired sample grids from the
  * same noise; score curves against training iterations and against T'; the paper's tables; and
  * scoring of runs that have none yet.
+ *
+ * The grids come first: the paired sets the runs already have are looked up alongside the runs
+ * themselves, and their images start downloading as soon as their URLs are known. The panels
+ * below them (scores, tables, evaluation) mount once the grids are on screen, so their requests
+ * and rendering do not hold the grids up; the charts' code (recharts, the largest part of the
+ * screen) is a chunk of its own, loaded then.
  */
-import { useMemo, useState } from 'react';
+import { lazy, Suspense, useCallback, useEffect, useMemo, useState } from 'react';
 import type { LabEvent, RunInfo } from '../../../../shared/api';
 import { seriesColor, useSeriesColors } from '../../charts/palette';
-import { routeHref, useQuery } from '../../lab';
+import { routeHref, useLab, useQuery } from '../../lab';
 import { ApiError } from './api-error';
 import { EvaluatePanel } from './EvaluatePanel';
+import { savedPair, startFirstRequests, takeFirstRequest } from './first-requests';
 import { ReportTables } from './ReportTables';
 import { RunCards } from './RunCards';
 import { commonCheckpoints, defaultBaseline, distinctLabels, sharedExperiment } from './run-set';
 import { SamplesPanel, type PanelRun } from './SamplesPanel';
-import { ScoreCharts } from './ScoreCharts';
 import './compare.css';
 
+const ScoreCharts = lazy(() => import('./ScoreCharts').then((m) => ({ default: m.ScoreCharts })));
+
 const MAX_RUNS = 4;
+/** The panels below the grids wait for them at most this long (a slow image must not hide them). */
+const GRIDS_FIRST_MS = 2000;
 
 export function CompareScreen({ runIds: requested }: { runIds: string[] }) {
   const runIds = useMemo(() => [...new Set(requested)].slice(0, MAX_RUNS), [requested]);
   const idsKey = runIds.join(',');
   const touches = (e: LabEvent) => (e.type === 'run-updated' || e.type === 'job-status') && runIds.includes(e.runId);
-  const details = useQuery((lab) => Promise.all(runIds.map((id) => lab.getRun(id))), [idsKey], {
+  const lab = useLab();
+  // Once per mount, during the first render (see first-requests.ts); the queries below take these.
+  useState(() => startFirstRequests(lab, runIds));
+  const details = useQuery((lab) => takeFirstRequest(lab, runIds, 'details') ?? Promise.all(runIds.map((id) => lab.getRun(id))), [idsKey], {
     enabled: runIds.length > 0,
     refetchOn: touches,
     throttleMs: 2000,
   });
-  const checkpointLists = useQuery((lab) => Promise.all(runIds.map((id) => lab.listCheckpoints(id))), [idsKey], {
+  const checkpointLists = useQuery((lab) => takeFirstRequest(lab, runIds, 'checkpoints') ?? Promise.all(runIds.map((id) => lab.listCheckpoints(id))), [idsKey], {
     enabled: runIds.length > 0,
     refetchOn: touches,
     throttleMs: 2000,
   });
+  // Looked up once per set of runs: later sampling shows up through "Compare samples".
+  const saved = useQuery(
+    (lab) => takeFirstRequest(lab, runIds, 'saved') ?? savedPair(lab, runIds, Promise.all(runIds.map((id) => lab.listCheckpoints(id)))),
+    [idsKey],
+    { enabled: runIds.length > 1 },
+  );
+  // The grids are settled once shown (or failed), or when there are none to show.
+  const [gridsSettled, setGridsSettled] = useState(false);
+  const onGridsSettled = useCallback(() => setGridsSettled(true), []);
+  const noSavedGrids = !saved.loading && saved.data === null;
+  useEffect(() => {
+    if (gridsSettled) return;
+    const timer = setTimeout(() => setGridsSettled(true), GRIDS_FIRST_MS);
+    return () => clearTimeout(timer);
+  }, [gridsSettled]);
+  const restReady = gridsSettled || noSavedGrids;
   const [pinned, setPinned] = useState<string | null>(null);
   const [refresh, setRefresh] = useState(0);
   const colors = useSeriesColors();
@@ -77,16 +106,30 @@ export function CompareScreen({ runIds: requested }: { runIds: string[] }) {
       {runs.length > 0 && (
         <>
           <RunCards runs={runs} colors={colorOf} labels={labels} baselineId={baselineId} onBaseline={setPinned} />
-          <SamplesPanel runs={panelRuns} checkpoints={checkpoints} baselineId={baselineId} />
-          <ScoreCharts runs={panelRuns} checkpoints={checkpoints} refresh={refresh} />
-          <ReportTables
-            experimentId={sharedExperiment(runs)}
+          <SamplesPanel
+            runs={panelRuns}
+            checkpoints={checkpoints}
             baselineId={baselineId}
-            runIds={runs.map((r) => r.id)}
-            labels={labels}
-            refresh={refresh}
+            saved={saved.loading ? undefined : (saved.data ?? null)}
+            onGridsSettled={onGridsSettled}
           />
-          <EvaluatePanel runs={panelRuns} checkpoints={checkpointMap} onScored={() => setRefresh((n) => n + 1)} refresh={refresh} />
+          {restReady ? (
+            <>
+              <Suspense fallback={<p className="muted">Loading the score charts…</p>}>
+                <ScoreCharts runs={panelRuns} checkpoints={checkpoints} refresh={refresh} />
+              </Suspense>
+              <ReportTables
+                experimentId={sharedExperiment(runs)}
+                baselineId={baselineId}
+                runIds={runs.map((r) => r.id)}
+                labels={labels}
+                refresh={refresh}
+              />
+              <EvaluatePanel runs={panelRuns} checkpoints={checkpointMap} onScored={() => setRefresh((n) => n + 1)} refresh={refresh} />
+            </>
+          ) : (
+            <p className="muted">Loading the scores and tables…</p>
+          )}
         </>
       )}
     </section>
