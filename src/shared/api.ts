@@ -11,17 +11,27 @@ import { z } from 'zod';
 import { EvaluationPlanSchema, StepsSpecSchema, TrainConfigSchema, type TrainConfigInput } from './config';
 import type { ComparabilityKeyParts } from './comparability';
 import { LAB_METHOD_PARAMS, type LabMethod } from './lab-methods';
+import { ANALYSIS_KINDS, LabApiError, RUN_KINDS, RUN_STATUSES, type AnalysisKind, type RunKind, type RunStatus } from './vocabulary';
+
+export {
+  ANALYSIS_KINDS,
+  LAB_ERROR_CODES,
+  LabApiError,
+  RUN_KINDS,
+  RUN_STATUSES,
+  isLabErrorCode,
+  type AnalysisKind,
+  type LabErrorCode,
+  type RunKind,
+  type RunStatus,
+} from './vocabulary';
 
 export { LAB_METHOD_PARAMS, LAB_METHODS, isLabMethod, type LabMethod } from './lab-methods';
 
 // ---------------------------------------------------------------------------------------------
 // Enumerations (the store uses these too)
 
-export const RUN_KINDS = ['train', 'sample', 'evaluate'] as const;
-export type RunKind = (typeof RUN_KINDS)[number];
 
-export const RUN_STATUSES = ['queued', 'running', 'paused', 'done', 'failed', 'cancelled', 'interrupted'] as const;
-export type RunStatus = (typeof RUN_STATUSES)[number];
 
 export const JOB_STATUSES = ['queued', 'running', 'done', 'failed', 'cancelled', 'interrupted'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
@@ -260,8 +270,6 @@ export interface ComparisonReport {
   csv: string;
 }
 
-export const ANALYSIS_KINDS = ['prediction-error', 'delta-t', 'spectrum', 'chain-length'] as const;
-export type AnalysisKind = (typeof ANALYSIS_KINDS)[number];
 
 export interface HistogramData {
   edges: number[];
@@ -722,22 +730,6 @@ export const PARAMS_MATCH_SCHEMAS: [MismatchedMethods] extends [never] ? true : 
 // ---------------------------------------------------------------------------------------------
 // Errors
 
-export const LAB_ERROR_CODES = ['INVALID', 'NOT_FOUND', 'CONFLICT', 'UNAUTHORIZED', 'UNAVAILABLE', 'INTERNAL'] as const;
-export type LabErrorCode = (typeof LAB_ERROR_CODES)[number];
-
-/** What every transport rejects with; `code` survives IPC and HTTP. */
-export class LabApiError extends Error {
-  readonly code: LabErrorCode;
-  constructor(code: LabErrorCode, message: string) {
-    super(message);
-    this.name = 'LabApiError';
-    this.code = code;
-  }
-}
-
-export function isLabErrorCode(code: unknown): code is LabErrorCode {
-  return typeof code === 'string' && (LAB_ERROR_CODES as readonly string[]).includes(code);
-}
 
 function issuePath(prefix: string, path: readonly PropertyKey[]): string {
   return [prefix, ...path.map(String)].filter((s) => s !== '').join('.');

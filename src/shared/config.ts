@@ -5,8 +5,9 @@
  */
 import { z } from 'zod';
 
-export const OBJECTIVES = ['adm', 'adm-ip', 'adm-y', 'adm-wd', 'adm-gp'] as const;
-export type ObjectiveName = (typeof OBJECTIVES)[number];
+import { OBJECTIVES } from './vocabulary';
+
+export { OBJECTIVES, type ObjectiveName } from './vocabulary';
 
 export const GammaScheduleSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('constant'), gamma: z.number().min(0).max(10) }),

@@ -62,6 +62,8 @@ export function appendBackward(g: GraphBuilder, seeds: Map<string, string>, wrt:
     return sum;
   };
   for (const [v, grad] of seeds) add(v, grad);
+  let oneValue: string | null = null;
+  const one = () => (oneValue ??= g.floats('grad.one', [1], []));
 
   /** Sums a broadcast gradient back to the operand's shape. */
   const unbroadcast = (grad: string, target: string): string => {
@@ -100,8 +102,7 @@ export function appendBackward(g: GraphBuilder, seeds: Map<string, string>, wrt:
         return;
       case 'Sigmoid': {
         // y' = y (1 - y), from the output: nothing recomputed.
-        const one = g.floats('grad.one', [1], []);
-        add(a!, g.op('Mul', [dy, g.op('Mul', [y, g.op('Sub', [one, y])])]));
+        add(a!, g.op('Mul', [dy, g.op('Mul', [y, g.op('Sub', [one(), y])])]));
         return;
       }
       case 'Relu':

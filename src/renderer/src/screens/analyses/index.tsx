@@ -4,7 +4,8 @@
  * samples against data, and chains of different lengths started from noised data.
  */
 import { useMemo, useState } from 'react';
-import { ANALYSIS_KINDS, type AnalysisInfo, type AnalysisKind, type LabEvent, type RunInfo } from '../../../../shared/api';
+import type { AnalysisInfo, LabEvent, RunInfo } from '../../../../shared/api';
+import { ANALYSIS_KINDS, type AnalysisKind } from '../../../../shared/vocabulary';
 import { seriesColor, useSeriesColors } from '../../charts/palette';
 import { routeHref, useQuery } from '../../lab';
 import { ApiError } from '../compare/api-error';

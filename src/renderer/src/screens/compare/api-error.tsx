@@ -1,5 +1,5 @@
 /** A LabApi failure as a sentence for the screen; UNAVAILABLE (a feature the engine lacks) is not shown as a crash. */
-import { LabApiError } from '../../../../shared/api';
+import { LabApiError } from '../../../../shared/vocabulary';
 
 export function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

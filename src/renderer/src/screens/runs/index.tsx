@@ -3,8 +3,8 @@
  * in a virtualised list that follows the engine live. Selected runs go to Compare or Analyses.
  */
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
-import { RUN_KINDS, RUN_STATUSES, type ListRunsRequest, type RunKind, type RunStatus, type RunSummary } from '../../../../shared/api';
-import { OBJECTIVES, type ObjectiveName } from '../../../../shared/config';
+import type { ListRunsRequest, RunSummary } from '../../../../shared/api';
+import { OBJECTIVES, RUN_KINDS, RUN_STATUSES, type ObjectiveName, type RunKind, type RunStatus } from '../../../../shared/vocabulary';
 import { ConfirmDialog } from '../../components/dialog';
 import { errorMessage, objectiveLabel } from '../../components/format';
 import { navigate, routeHref, useLab, useLabEvents, useQuery } from '../../lab';
