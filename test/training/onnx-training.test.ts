@@ -12,6 +12,7 @@ import { parseTrainConfig, type TrainConfigInput } from '../../src/shared/config
 import { initBackend } from '../../src/main/nn/backend';
 import { listCheckpoints, readCheckpoint } from '../../src/main/training/checkpoint';
 import { runPaths, train } from '../../src/main/training/trainer';
+import { setOnnxThreads } from '../../src/main/onnx/session';
 
 const dirs: string[] = [];
 const tmp = () => {
@@ -121,5 +122,15 @@ describe('ONNX Runtime training engine', () => {
     expect(r.stepsDone).toBe(1);
     expect(logs.join('\n')).toMatch(/tfjs engine: learned variance/);
     await expect(train(tiny({ learnSigma: true, steps: 1 }), tmp(), { engine: 'onnx' })).rejects.toThrow(/--engine onnx cannot train this run: learned variance.*--engine tfjs/);
+  });
+
+  it("a job's settings (engine and workers 'auto' on a share of the cores) train a run ORT does not cover on tfjs, whatever its batch", async () => {
+    // A job process gets its share of the cores (here 2); with tfjs, 'auto' workers stay within it
+    // and within what the batch allows, instead of failing as a fixed worker count would at batch 1.
+    setOnnxThreads(2);
+    const logs: string[] = [];
+    const r = await train(tiny({ learnSigma: true, batch: 1, steps: 1 }), tmp(), { engine: 'auto', workers: 'auto', hooks: { onLog: (l) => logs.push(l) } });
+    expect(r.stepsDone).toBe(1);
+    expect(logs.join('\n')).toMatch(/1 worker \(this thread\)/);
   });
 });

@@ -15,7 +15,7 @@
 import * as fs from 'node:fs';
 import { parseTrainConfig } from '../../shared/config';
 import { initBackend } from '../nn/backend';
-import { onnxThreads, setOnnxThreads } from '../onnx/session';
+import { setOnnxThreads } from '../onnx/session';
 import { openStore, type JobRow, type Store } from '../store/store';
 import type { RunStatus } from '../../shared/api';
 import { type JobProgress, type JobToSupervisor, type StopReason, LogTail, isSupervisorToJob } from './protocol';
@@ -88,9 +88,9 @@ async function runJob(store: Store, dataDir: string, job: JobRow, channel: Paren
       onRunUpdated,
       onMetrics: (m) => channel.send({ type: 'metrics', ...m }),
       onLog: (line) => process.stderr.write(line + '\n'),
-      // ONNX Runtime where it covers the config, on this job's share of the cores.
+      // ONNX Runtime where it covers the config; either engine on this job's share of the cores.
       engine: 'auto',
-      workers: onnxThreads(),
+      workers: 'auto',
     });
     return outcome.status === 'failed' ? 1 : 0;
   }

@@ -371,23 +371,31 @@ export async function train(config: TrainConfig, outDir: string, opts: TrainOpti
 
 /** The session that trains: ONNX Runtime, data-parallel tfjs workers, or tfjs in this thread. */
 async function startSession(config: TrainConfig, resumeFrom: string | undefined, workersOption: TrainOptions['workers'], choice: EngineChoice, hooks: TrainHooks): Promise<TrainingSession> {
-  const workers = resolveWorkerCount(workersOption, config);
+  // tfjs workers: 'auto' never takes more cores than this process may use (a job's share).
+  const tfjsWorkers = () => resolveWorkerCount(workersOption, config, workersOption === 'auto' ? onnxThreads() : undefined);
   if (choice !== 'tfjs') {
     const setup = await setupTraining(config, resumeFrom);
+    let workers: number;
     try {
       const { engine, why } = await resolveEngine(choice, config, setup.unet, tf.getBackend());
-      // ORT's threads: 'auto' is every core this process may use (ORT splits each operator, so the
-      // per-worker work threshold of data-parallel training does not apply).
-      const threads = workersOption === 'auto' ? onnxThreads() : workers;
-      if (engine === 'onnx') return await startOnnxTraining(setup, threads);
+      if (engine === 'onnx') {
+        // ORT's threads: 'auto' is every core this process may use (ORT splits each operator, so
+        // neither the wasm-only rule nor the per-worker work threshold of tfjs workers applies).
+        const threads = typeof workersOption === 'number' ? workersOption : workersOption === 'auto' ? onnxThreads() : 1;
+        if (!Number.isInteger(threads) || threads < 1) throw new Error(`workers must be a positive integer or 'auto', got ${threads}`);
+        return await startOnnxTraining(setup, threads);
+      }
       hooks.onLog?.(`training with the tfjs engine: ${why}`);
+      workers = tfjsWorkers();
       if (workers <= 1) return inThisThread(setup);
     } catch (err) {
       setup.dispose();
       throw err;
     }
     setup.dispose();
+    return await (await import('./parallel/data-parallel')).startDataParallel(config, { workers, resumeFrom });
   }
+  const workers = tfjsWorkers();
   return workers > 1
     ? await (await import('./parallel/data-parallel')).startDataParallel(config, { workers, resumeFrom })
     : inThisThread(await setupTraining(config, resumeFrom));
