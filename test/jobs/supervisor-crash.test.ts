@@ -24,9 +24,13 @@ it('a restarted supervisor finds the jobs of a killed one interrupted, and resum
   const dir = tmpDataDir();
   const store = openStore(dir);
   const queueApi = createLabApi({ store });
-  const steps = 10;
-  const a = await queueApi.startTraining(tinyConfig({ steps, seed: 11, objective: 'adm' }), { name: 'left to notice' });
-  const b = await queueApi.startTraining(tinyConfig({ steps, seed: 12, objective: 'adm-ip' }), { name: 'killed too' });
+  // Long enough that the first job cannot finish before the second has started and the supervisor
+  // is killed (both start in the same tick; their first steps land well within a second of each
+  // other): on ONNX Runtime a tiny-test step takes ~15 ms, and 10 of them were sometimes done first.
+  const steps = 200;
+  const run = { steps, checkpointEvery: 10 };
+  const a = await queueApi.startTraining(tinyConfig({ ...run, seed: 11, objective: 'adm' }), { name: 'left to notice' });
+  const b = await queueApi.startTraining(tinyConfig({ ...run, seed: 12, objective: 'adm-ip' }), { name: 'killed too' });
 
   const script = path.join(tmpDataDir('xlab-sup-script-'), 'supervisor.mts');
   fs.writeFileSync(
@@ -107,4 +111,4 @@ setInterval(() => undefined, 1 << 30);
     queueApi.close();
     store.close();
   }
-});
+}, 300_000);
