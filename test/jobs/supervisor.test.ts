@@ -57,7 +57,8 @@ describe('job supervisor', () => {
     const seed = Number(process.env['XLAB_TEST_SEED'] ?? 20261127);
     const rand = mulberry32(seed);
     const lab = startLab();
-    const steps = 14;
+    // Enough steps that the kills land mid-run: on ONNX Runtime a tiny-test step takes milliseconds.
+    const steps = 60;
     const { run, job } = await lab.api.startTraining(tinyConfig({ steps, checkpointEvery: 3 }), { name: 'kill -9 trials' });
     let kills = 0;
     for (let trial = 0; trial < 3; trial++) {
@@ -122,7 +123,8 @@ describe('job supervisor', () => {
 
   it('cancel and pause stop a job after a checkpoint; resume continues it to the end', async () => {
     const lab = startLab();
-    const steps = 12;
+    // Enough steps that the cancel lands mid-run: on ONNX Runtime a tiny-test step takes milliseconds.
+    const steps = 60;
     const { run, job } = await lab.api.startTraining(tinyConfig({ steps, checkpointEvery: 5, seed: 2 }));
     const stopped = async (what: string) => {
       await waitFor(`the job process to exit after ${what}`, () => lab.supervisor.runningJobIds().length === 0 && lab.store.getJob(job.id)!.status !== 'queued');
