@@ -66,11 +66,11 @@ export interface Supervisor {
   shutdown(opts?: { graceMs?: number }): Promise<void>;
 }
 
-/** One job per two cores: a wasm training job keeps about one core busy, and the UI needs the rest. */
 function availableCores(): number {
   return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
 }
 
+/** One job per two cores: each job gets two threads (its share), and the UI stays responsive. */
 export function defaultConcurrency(): number {
   return Math.max(1, Math.floor(availableCores() / 2));
 }
