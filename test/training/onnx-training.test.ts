@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseTrainConfig, type TrainConfigInput } from '../../src/shared/config';
+import { tiny } from './configs';
 import { initBackend } from '../../src/main/nn/backend';
 import { listCheckpoints, readCheckpoint } from '../../src/main/training/checkpoint';
 import { runPaths, train } from '../../src/main/training/trainer';
@@ -21,21 +21,6 @@ const tmp = () => {
   return d;
 };
 
-function tiny(over: TrainConfigInput = {}) {
-  return parseTrainConfig({
-    preset: 'tiny-test',
-    dataset: 'mnist',
-    imageSize: 16,
-    batch: 8,
-    steps: 6,
-    seed: 3,
-    checkpointEvery: 3,
-    logEvery: 1,
-    emaRate: 0.9,
-    optimizer: { lr: 1e-3 },
-    ...over,
-  });
-}
 
 const lastCheckpoint = (dir: string) => listCheckpoints(runPaths(dir).checkpoints).at(-1)!.file;
 

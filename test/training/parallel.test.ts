@@ -20,7 +20,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseTrainConfig, type TrainConfigInput } from '../../src/shared/config';
+import { tiny } from './configs';
 import { initBackend } from '../../src/main/nn/backend';
 import { forward, initParams } from '../../src/main/nn/unet';
 import { PRESETS } from '../../src/main/nn/presets';
@@ -39,21 +39,6 @@ const tmp = () => {
   return d;
 };
 
-function tiny(over: TrainConfigInput = {}) {
-  return parseTrainConfig({
-    preset: 'tiny-test',
-    dataset: 'mnist',
-    imageSize: 16,
-    batch: 8,
-    steps: 6,
-    seed: 3,
-    checkpointEvery: 3,
-    logEvery: 1,
-    emaRate: 0.9,
-    optimizer: { lr: 1e-3 },
-    ...over,
-  });
-}
 
 const STEPS = 3;
 const OBJECTIVES = {

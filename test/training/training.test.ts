@@ -2,28 +2,13 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parseTrainConfig, type TrainConfigInput } from '../../src/shared/config';
+import { tiny } from './configs';
 import { initBackend } from '../../src/main/nn/backend';
 import { train, runPaths } from '../../src/main/training/trainer';
 import { listCheckpoints, readCheckpoint, decodeCheckpoint, encodeCheckpoint } from '../../src/main/training/checkpoint';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'xlab-train-'));
 
-function tiny(over: TrainConfigInput = {}) {
-  return parseTrainConfig({
-    preset: 'tiny-test',
-    dataset: 'mnist',
-    imageSize: 16,
-    batch: 8,
-    steps: 6,
-    seed: 3,
-    checkpointEvery: 3,
-    logEvery: 1,
-    emaRate: 0.9,
-    optimizer: { lr: 1e-3 },
-    ...over,
-  });
-}
 
 /** All tensors of a checkpoint as one map of name -> bytes, for bitwise comparison. */
 function tensorsOf(file: string): Map<string, Uint8Array> {

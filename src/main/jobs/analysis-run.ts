@@ -21,7 +21,8 @@ import { ensureRunDir } from '../store/artifacts';
 import type { AnalysisRow, JsonObject, Store } from '../store/store';
 import { loadModelForInference } from '../training/model-state';
 import type { JobProgress, LogTail } from './protocol';
-import { type AnalysisArgs, markOwnJobInterrupted, recordJobFailure, relativeIfInside, runFolderOf } from './run-records';
+import { type AnalysisArgs, recordJobFailure, relativeIfInside, runFolderOf } from './run-records';
+import { JobStopped, settleStopped, stepWatch } from './step-watch';
 import { samplingCheckpointFile } from './sampling-run';
 import type { TrainingStop } from './training-run';
 
@@ -59,12 +60,6 @@ export type AnalysisOutcome =
   | { status: 'done'; analysis: AnalysisRow; gridFile: string | null }
   | { status: 'stopped'; reason: TrainingStop | 'job-gone' }
   | { status: 'failed'; error: string };
-
-class AnalysisStopped extends Error {
-  constructor(readonly reason: TrainingStop | 'job-gone') {
-    super(`analysis stopped (${reason})`);
-  }
-}
 
 /** The analysis proper, once model and data are loaded: the result (grid still unwritten) and what it used. */
 async function compute(
@@ -141,40 +136,7 @@ export async function runAnalysis(o: AnalysisRunOptions): Promise<AnalysisOutcom
     return fail(err);
   }
 
-  let lastBeat = Date.now();
-  let lastProgressAt = 0;
-  let plannedRecorded = false;
-  const t0 = Date.now();
-  const onStep = (done: number, total: number) => {
-    o.onStep?.(done, total);
-    if (!plannedRecorded) {
-      plannedRecorded = true;
-      store.updateRun(runId, { stepsPlanned: total });
-    }
-    const requested = o.stopRequested?.() ?? null;
-    if (requested) throw new AnalysisStopped(requested);
-    const now = Date.now();
-    if (now - lastBeat >= heartbeatMs) {
-      lastBeat = now;
-      if (!store.heartbeat(jobId, process.pid)) throw new AnalysisStopped('job-gone');
-    }
-    if (o.onProgress && (now - lastProgressAt >= progressMs || done === total)) {
-      lastProgressAt = now;
-      const rate = done / Math.max(1e-3, (now - t0) / 1000);
-      o.onProgress({
-        jobId,
-        runId,
-        kind: 'evaluate',
-        step: done,
-        stepsPlanned: total,
-        loss: null,
-        itPerSec: rate,
-        etaSeconds: (total - done) / rate,
-        checkpointStep: null,
-        gridArtifactId: null,
-      });
-    }
-  };
+  const onStep = stepWatch({ store, runId, jobId, kind: 'evaluate', stopRequested: o.stopRequested, onProgress: o.onProgress, onStep: o.onStep, heartbeatMs, progressMs });
 
   let computed: Awaited<ReturnType<typeof compute>>;
   let checkpointStep: number;
@@ -196,15 +158,9 @@ export async function runAnalysis(o: AnalysisRunOptions): Promise<AnalysisOutcom
       loaded.dispose();
     }
   } catch (err) {
-    if (err instanceof AnalysisStopped) {
+    if (err instanceof JobStopped) {
       say(`stopped (${err.reason}); nothing was recorded`);
-      try {
-        if (store.getJob(jobId)?.status === 'running') markOwnJobInterrupted(store);
-        const run = store.getRun(runId);
-        if (run) o.onRunUpdated?.(runId, run.status, run.stepsDone);
-      } catch {
-        // the stop is what matters; the next sweep settles the record
-      }
+      settleStopped(store, jobId, runId, o.onRunUpdated);
       return { status: 'stopped', reason: err.reason };
     }
     return fail(err);

@@ -12,7 +12,8 @@ import { resolveInDataDir } from '../store/artifacts';
 import type { SampleSetRow, Store } from '../store/store';
 import { checkpointFileName } from '../training/checkpoint';
 import type { JobProgress, LogTail } from './protocol';
-import { type SamplingArgs, markOwnJobInterrupted, recordJobFailure, relativeIfInside, runFolderOf } from './run-records';
+import { type SamplingArgs, recordJobFailure, relativeIfInside, runFolderOf } from './run-records';
+import { JobStopped, settleStopped, stepWatch } from './step-watch';
 import type { TrainingStop } from './training-run';
 
 export type { SamplingArgs };
@@ -38,12 +39,6 @@ export type SamplingOutcome =
   | { status: 'done'; set: SampleSet; record: SampleSetRow | null }
   | { status: 'stopped'; reason: TrainingStop | 'job-gone' }
   | { status: 'failed'; error: string };
-
-class SamplingStopped extends Error {
-  constructor(readonly reason: TrainingStop | 'job-gone') {
-    super(`sampling stopped (${reason})`);
-  }
-}
 
 /** The checkpoint file a sampling request names. */
 export function samplingCheckpointFile(store: Store, dataDir: string, args: SamplingArgs): string {
@@ -85,10 +80,6 @@ export async function runSampling(o: SamplingRunOptions): Promise<SamplingOutcom
     return fail(err);
   }
 
-  let lastBeat = Date.now();
-  let lastProgressAt = 0;
-  let plannedRecorded = false;
-  const t0 = Date.now();
   let set: SampleSet;
   try {
     set = await generateSampleSet({
@@ -100,47 +91,12 @@ export async function runSampling(o: SamplingRunOptions): Promise<SamplingOutcom
       batchSize: args.batchSize,
       ...(args.outDir ? { outDir: args.outDir } : {}),
       ...(args.engine ? { engine: args.engine } : {}),
-      onStep: (done, total) => {
-        o.onStep?.(done, total);
-        if (!plannedRecorded) {
-          plannedRecorded = true;
-          store.updateRun(runId, { stepsPlanned: total });
-        }
-        const requested = o.stopRequested?.() ?? null;
-        if (requested) throw new SamplingStopped(requested);
-        const now = Date.now();
-        if (now - lastBeat >= heartbeatMs) {
-          lastBeat = now;
-          if (!store.heartbeat(jobId, process.pid)) throw new SamplingStopped('job-gone');
-        }
-        if (o.onProgress && (now - lastProgressAt >= progressMs || done === total)) {
-          lastProgressAt = now;
-          const rate = done / Math.max(1e-3, (now - t0) / 1000);
-          o.onProgress({
-            jobId,
-            runId,
-            kind: 'sample',
-            step: done,
-            stepsPlanned: total,
-            loss: null,
-            itPerSec: rate,
-            etaSeconds: (total - done) / rate,
-            checkpointStep: null,
-            gridArtifactId: null,
-          });
-        }
-      },
+      onStep: stepWatch({ store, runId, jobId, kind: 'sample', stopRequested: o.stopRequested, onProgress: o.onProgress, onStep: o.onStep, heartbeatMs, progressMs }),
     });
   } catch (err) {
-    if (err instanceof SamplingStopped) {
+    if (err instanceof JobStopped) {
       say(`stopped (${err.reason}); no sample set was written`);
-      try {
-        if (store.getJob(jobId)?.status === 'running') markOwnJobInterrupted(store);
-        const run = store.getRun(runId);
-        if (run) o.onRunUpdated?.(runId, run.status, run.stepsDone);
-      } catch {
-        // the stop is what matters; the next sweep settles the record
-      }
+      settleStopped(store, jobId, runId, o.onRunUpdated);
       return { status: 'stopped', reason: err.reason };
     }
     return fail(err);
